@@ -1,0 +1,1 @@
+"""Synthetic drive logs with exact ground truth."""
