@@ -377,7 +377,8 @@ class DriveLog:
 
     def timestamps(self, sensor: str) -> np.ndarray:
         """(n,) int64 stamps of a stream as its sensor reported them (sensor clock)."""
-        return self._stream(sensor)["timestamps_us"]
+        self._stream(sensor)
+        return self._stamps[sensor].copy()
 
     def num_frames(self, sensor: str) -> int:
         return len(self.timestamps(sensor))
@@ -385,7 +386,7 @@ class DriveLog:
     def sweep(self, index: int, sensor: str | None = None) -> LidarSweep:
         sensor = sensor or self.lidar
         points = self._ragged(sensor, "points", index)
-        return self._build(f"lidar/{sensor}/points[{index}]", LidarSweep, sensor=sensor, timestamp_us=int(self.timestamps(sensor)[index]), points=points)
+        return self._build(f"lidar/{sensor}/points[{index}]", LidarSweep, sensor=sensor, timestamp_us=int(self._stamps[sensor][index]), points=points)
 
     def point_truth(self, index: int, sensor: str | None = None) -> PointTruth | None:
         sensor = sensor or self.lidar
@@ -397,7 +398,7 @@ class DriveLog:
 
     def radar_scan(self, index: int, sensor: str) -> RadarScan:
         detections = self._ragged(sensor, "detections", index)
-        return self._build(f"radar/{sensor}/detections[{index}]", RadarScan, sensor=sensor, timestamp_us=int(self.timestamps(sensor)[index]), detections=detections)
+        return self._build(f"radar/{sensor}/detections[{index}]", RadarScan, sensor=sensor, timestamp_us=int(self._stamps[sensor][index]), detections=detections)
 
     def radar_truth(self, index: int, sensor: str) -> np.ndarray | None:
         """(D,) int32 truth track id of each detection of scan `index`, -1 for clutter."""
@@ -412,7 +413,7 @@ class DriveLog:
         bgr = cv2.imdecode(np.asarray(data, dtype=np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
             raise LogError(self.path, f"camera/{sensor}/images[{index}]", f"cannot decode the stored {group.attrs.get('encoding')} image")
-        return CameraImage(sensor=sensor, timestamp_us=int(self.timestamps(sensor)[index]), image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        return CameraImage(sensor=sensor, timestamp_us=int(self._stamps[sensor][index]), image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
     def encoded_image(self, index: int, sensor: str) -> tuple[bytes, str]:
         """The stored image bytes and their encoding ('jpeg' or 'png'), undecoded."""
@@ -531,6 +532,7 @@ class DriveLog:
         for sensor, group in self._file.get("calibration", {}).items():
             self._calibrations[sensor] = self._read_calibration(sensor, group)
         self._streams: dict[str, dict[str, h5py.Group]] = {}
+        self._stamps: dict[str, np.ndarray] = {}
         for kind, values, offsets, width in (
             ("lidar", "points", "point_offsets", len(POINT_FIELDS)),
             ("radar", "detections", "detection_offsets", len(RADAR_FIELDS)),
@@ -558,6 +560,7 @@ class DriveLog:
                     if group.attrs.get("encoding") not in ("jpeg", "png"):
                         raise LogError(self.path, where, "attribute 'encoding' must be jpeg or png")
                 self._streams.setdefault(kind, {})[sensor] = group
+                self._stamps[sensor] = stamps
         for sensor in self._file.get("truth/points", {}):
             if sensor not in self._streams.get("lidar", {}):
                 raise LogError(self.path, f"truth/points/{sensor}", "point truth for a LiDAR with no stream")

@@ -1,0 +1,207 @@
+"""The `avlabel` command line: parse, load config, call the library, print.
+
+Heavy imports (open3d, the simulator, evaluation) happen inside the command that needs
+them, so `avlabel info` starts fast. Errors in input are one line on stderr and exit code 2;
+`--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from avlabel.io.errors import InputError
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+SAMPLE_LOG = REPOSITORY / "sample_data" / "town_seed7.h5"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from avlabel.sim import simulate
+
+    if args.seconds <= 0:
+        raise InputError(f"--seconds: expected a positive duration, got {args.seconds}")
+    path = simulate(args.out, seconds=args.seconds, seed=args.seed, profile=args.profile, progress=True)
+    _print_summary(path)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from avlabel.io.logstore import DriveLog
+
+    with DriveLog(args.log) as log:
+        if args.deep:
+            from tqdm import tqdm
+
+            log.validate(deep=True, progress=lambda items, desc: tqdm(items, desc=desc, unit="frame", leave=False, disable=None))
+        summary = log.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(args.log, summary)
+        print("valid" + (" (every frame read)" if args.deep else " (structure; --deep reads every frame)"))
+    return 0
+
+
+def _cmd_truth(args: argparse.Namespace) -> int:
+    from avlabel.io.labels_file import write_labels
+    from avlabel.io.logstore import DriveLog
+
+    with DriveLog(args.log) as log:
+        truth = log.truth()
+        if truth is None:
+            raise InputError(f"{args.log}: truth/cuboids: the log has no ground truth")
+        write_labels(args.out, truth)
+    print(f"wrote {args.out}: {len(truth)} frames, {truth.num_cuboids()} cuboids, {len(truth.tracks())} tracks")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from avlabel.config import load_config
+    from avlabel.pipeline import run_logs
+
+    config = load_config(args.config)
+    summary = run_logs(args.logs, args.out, config, workers=args.workers, engine=args.engine, progress=True, on_result=_print_result)
+    print(f"{len(summary.results) - len(summary.failed)} of {len(summary.results)} logs done in {summary.seconds:.1f} s; summary in {Path(args.out) / 'summary.json'}")
+    for failure in summary.failed:
+        print(f"FAILED {failure.error}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from avlabel.config import load_config
+    from avlabel.pipeline import run_logs
+
+    out = Path(args.out)
+    log_path = Path(args.log) if args.log else SAMPLE_LOG
+    if args.simulate or not log_path.exists():
+        from avlabel.sim import simulate
+
+        log_path = out / "demo_log.h5"
+        print(f"simulating a {args.seconds:g} s drive log into {log_path}")
+        simulate(log_path, seconds=args.seconds, seed=args.seed, profile="sample", progress=True)
+    print(f"== drive log {log_path}")
+    _print_summary(log_path)
+    print("== labelling")
+    summary = run_logs([log_path], out, load_config(args.config), progress=True, on_result=_print_result)
+    if summary.failed:
+        print(f"FAILED {summary.failed[0].error}", file=sys.stderr)
+        return 1
+    result = summary.results[0]
+    from avlabel.io.logstore import DriveLog
+
+    with DriveLog(log_path) as log:
+        truth = log.truth()
+    if truth is not None:
+        print(f"== truth: {truth.num_cuboids()} cuboids in {len(truth.tracks())} tracks; labels: {result.cuboids} cuboids")
+    print(f"labels in {result.labels_path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _print_result(result: Any) -> None:
+    if result.ok:
+        print(f"ok     {result.name}: {result.frames} frames, {result.cuboids} cuboids, {result.seconds:.1f} s -> {result.labels_path}")
+    else:
+        print(f"failed {result.name}: {result.error}")
+
+
+def _print_summary(path: Any, summary: dict[str, Any] | None = None) -> None:
+    if summary is None:
+        from avlabel.io.logstore import DriveLog
+
+        with DriveLog(path) as log:
+            summary = log.summary()
+    print(f"{path}: log {summary['name']!r}, {summary['duration_s']:.1f} s, {summary['file_size_mb']:.1f} MB, {summary['schema']}")
+    print(f"  {'stream':<22}{'kind':<8}{'frames':>7}{'rate Hz':>9}{'gaps':>6}{'offset us':>11}  detail")
+    for sensor, stream in summary["streams"].items():
+        rate = f"{stream['rate_hz']:.1f}" if stream.get("rate_hz") else "-"
+        detail = ""
+        if "points" in stream:
+            detail = f"{stream['points'] / max(stream['frames'], 1):,.0f} points/sweep"
+        elif "detections" in stream:
+            detail = f"{stream['detections'] / max(stream['frames'], 1):,.1f} detections/scan"
+        elif "image_size" in stream:
+            detail = f"{stream['image_size'][0]}x{stream['image_size'][1]} {stream['distortion_model']}"
+        offset = stream.get("clock_offset_us", "")
+        print(f"  {sensor:<22}{stream['kind']:<8}{stream['frames']:>7}{rate:>9}{stream['gaps']:>6}{offset!s:>11}  {detail}")
+    if summary["truth_frames"]:
+        print(f"  truth: {summary['truth_cuboids']} cuboids over {summary['truth_frames']} frames, {summary['truth_tracks']} tracks")
+    else:
+        print("  truth: none")
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avlabel", description="Turn drive logs into reviewed 3D cuboid labels.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each stage")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    demo = command("demo", _cmd_demo, "run the whole chain on the sample log (or a freshly simulated one) and print metrics")
+    demo.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    demo.add_argument("--log", help="drive log to use instead of the sample log")
+    demo.add_argument("--simulate", action="store_true", help="simulate a fresh log instead of using the sample log")
+    demo.add_argument("--seconds", type=float, default=4.0, help="length of a simulated log")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--config", help="config TOML (default configs/default.toml)")
+
+    simulate = command("simulate", _cmd_simulate, "write a synthetic drive log with exact ground truth")
+    simulate.add_argument("out", help="output .h5 path")
+    simulate.add_argument("--seconds", type=float, default=20.0)
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--profile", default="default", help="sensor profile: default, sample or test")
+
+    info = command("info", _cmd_info, "summarise and validate a drive log")
+    info.add_argument("log")
+    info.add_argument("--deep", action="store_true", help="read and check every frame")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    truth = command("truth", _cmd_truth, "write a log's ground truth as a labels file")
+    truth.add_argument("log")
+    truth.add_argument("--out", required=True)
+
+    run = command("run", _cmd_run, "label drive logs: writes OUT/<log>/labels.json and manifest.json")
+    run.add_argument("logs", nargs="+", metavar="LOG.h5")
+    run.add_argument("--out", required=True)
+    run.add_argument("--config", help="config TOML (default configs/default.toml)")
+    run.add_argument("--workers", type=int, help="logs processed in parallel")
+    run.add_argument("--engine", choices=("local", "ray"), help="local process pool or a Ray cluster (RAY_ADDRESS)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except InputError as error:
+        if args.debug:
+            raise
+        print(f"avlabel: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("avlabel: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
