@@ -250,3 +250,204 @@ def _dbscan_sorted(
         if root >= 0:
             labels_original[index] = numbers[root]
     return labels_original, core_original
+
+
+# --------------------------------------------------------------------------- ground
+
+
+@njit(**_JIT)
+def _fit_plane(points: np.ndarray, indices: np.ndarray, count: int, centre_x: float, centre_y: float) -> tuple[np.ndarray, float, float]:
+    """Least-squares height plane z = a x + b y + c through points[indices[:count]]
+    (coordinates taken relative to (centre_x, centre_y) for conditioning).
+
+    Returns the unit normal (3,) (normal z > 0), the offset d of n . p + d = 0 in the
+    original coordinates, and the mean squared vertical residual (m^2); a degenerate
+    point set (collinear) gives a zero normal."""
+    sxx = sxy = syy = sx = sy = sxz = syz = sz = szz = 0.0
+    for slot in range(count):
+        point = indices[slot]
+        x = points[point, 0] - centre_x
+        y = points[point, 1] - centre_y
+        z = points[point, 2]
+        sxx += x * x
+        sxy += x * y
+        syy += y * y
+        sx += x
+        sy += y
+        sxz += x * z
+        syz += y * z
+        sz += z
+        szz += z * z
+    n = float(count)
+    # Normal equations [[sxx sxy sx] [sxy syy sy] [sx sy n]] [a b c] = [sxz syz sz].
+    determinant = sxx * (syy * n - sy * sy) - sxy * (sxy * n - sy * sx) + sx * (sxy * sy - syy * sx)
+    scale = (sxx + syy + n) ** 3
+    if abs(determinant) <= 1e-12 * scale:
+        return np.zeros(3), 0.0, np.inf
+    a = (sxz * (syy * n - sy * sy) - sxy * (syz * n - sy * sz) + sx * (syz * sy - syy * sz)) / determinant
+    b = (sxx * (syz * n - sz * sy) - sxz * (sxy * n - sy * sx) + sx * (sxy * sz - syz * sx)) / determinant
+    c = (sxx * (syy * sz - sy * syz) - sxy * (sxy * sz - sy * sxz) + sx * (sxy * syz - syy * sxz)) / determinant
+    # Mean squared residual from the sums: E[(z - a x - b y - c)^2].
+    residual = (szz - a * sxz - b * syz - c * sz) / n
+    norm = np.sqrt(a * a + b * b + 1.0)
+    normal = np.array([-a / norm, -b / norm, 1.0 / norm])
+    # z = a (x - cx) + b (y - cy) + c  <=>  n . p + d = 0 with d = -(c - a cx - b cy) / norm.
+    offset = -(c - a * centre_x - b * centre_y) / norm
+    return normal, offset, max(residual, 0.0)
+
+
+@njit(**_JIT)
+def _ground_bins(
+    points: np.ndarray,
+    order: np.ndarray,
+    offsets: np.ndarray,
+    bin_centres: np.ndarray,
+    inner_bins: np.ndarray,
+    seed_count: int,
+    seed_height: float,
+    plane_distance: float,
+    iterations: int,
+    min_bin_points: int,
+    min_normal_z: float,
+    max_flatness: float,
+    step_tolerance: float,
+    max_slope: float,
+    ground_height_at_origin: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Region-wise ground planes over a polar grid, grown outward from the ego.
+
+    points (N, >=3) ego frame; bin b holds points order[offsets[b]:offsets[b+1]].
+    Bins are ordered ring by ring outward; inner_bins[b] is the bin of the previous ring
+    that overlaps b's centre angle (-1 for the first ring). bin_centres (B, 2) are the
+    bins' centre points (x, y). A bin's plane is accepted only when upright, flat, and
+    continuous with its inner neighbour (height at the centre within step_tolerance plus
+    max_slope times the distance); otherwise the bin inherits the inner plane.
+
+    Returns planes (B, 4) [nx, ny, nz, d] and accepted (B,) bool.
+    """
+    bins = offsets.shape[0] - 1
+    planes = np.zeros((bins, 4))
+    accepted = np.zeros(bins, np.bool_)
+    scratch = np.empty(points.shape[0], np.int64)
+    heights = np.empty(points.shape[0])
+    for bin_index in range(bins):
+        start = offsets[bin_index]
+        stop = offsets[bin_index + 1]
+        inner = inner_bins[bin_index]
+        centre_x = bin_centres[bin_index, 0]
+        centre_y = bin_centres[bin_index, 1]
+        # The reference: the inner neighbour's plane, or flat ground at the ego.
+        if inner >= 0:
+            reference = planes[inner]
+            distance = np.hypot(centre_x - bin_centres[inner, 0], centre_y - bin_centres[inner, 1])
+        else:
+            reference = np.array([0.0, 0.0, 1.0, -ground_height_at_origin])
+            distance = np.hypot(centre_x, centre_y)
+        reference_height = -(reference[3] + reference[0] * centre_x + reference[1] * centre_y) / reference[2]
+        planes[bin_index] = reference
+        count = stop - start
+        if count < min_bin_points:
+            continue
+        # Seeds: points within seed_height of the mean of the lowest seed_count points,
+        # among those not far below the reference (multipath and noise below ground).
+        lowest_floor = reference_height - step_tolerance - max_slope * distance
+        kept = 0
+        for slot in range(start, stop):
+            point = order[slot]
+            if points[point, 2] >= lowest_floor:
+                heights[kept] = points[point, 2]
+                kept += 1
+        if kept < min_bin_points:
+            continue
+        taken = min(seed_count, kept)
+        lowest = np.partition(heights[:kept], taken - 1)[:taken]
+        ceiling = lowest.mean() + seed_height
+        selected = 0
+        for slot in range(start, stop):
+            point = order[slot]
+            if lowest_floor <= points[point, 2] <= ceiling:
+                scratch[selected] = point
+                selected += 1
+        if selected < 3:
+            continue
+        normal, offset, flatness = _fit_plane(points, scratch, selected, centre_x, centre_y)
+        for _ in range(iterations):
+            selected = 0
+            for slot in range(start, stop):
+                point = order[slot]
+                signed = normal[0] * points[point, 0] + normal[1] * points[point, 1] + normal[2] * points[point, 2] + offset
+                if abs(signed) < plane_distance:
+                    scratch[selected] = point
+                    selected += 1
+            if selected < 3:
+                break
+            normal, offset, flatness = _fit_plane(points, scratch, selected, centre_x, centre_y)
+        if selected < 3 or normal[2] < min_normal_z or flatness > max_flatness:  # zero normal: degenerate
+            continue
+        height = -(offset + normal[0] * centre_x + normal[1] * centre_y) / normal[2]
+        if abs(height - reference_height) > step_tolerance + max_slope * distance:
+            continue
+        planes[bin_index, 0] = normal[0]
+        planes[bin_index, 1] = normal[1]
+        planes[bin_index, 2] = normal[2]
+        planes[bin_index, 3] = offset
+        accepted[bin_index] = True
+    return planes, accepted
+
+
+@njit(**_JIT)
+def _height_above_planes(points: np.ndarray, bin_of_point: np.ndarray, planes: np.ndarray) -> np.ndarray:
+    """Vertical height (N,) of each point above its bin's plane [nx, ny, nz, d] (metres);
+    NaN for points outside the grid (bin -1)."""
+    count = points.shape[0]
+    heights = np.empty(count)
+    for point in range(count):
+        if bin_of_point[point] < 0:
+            heights[point] = np.nan
+            continue
+        plane = planes[bin_of_point[point]]
+        ground = -(plane[3] + plane[0] * points[point, 0] + plane[1] * points[point, 1]) / plane[2]
+        heights[point] = points[point, 2] - ground
+    return heights
+
+
+@njit(**_JIT)
+def _polar_bins(
+    points: np.ndarray, ring_edges: np.ndarray, sectors: np.ndarray, first_bin: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin of every point (N, >=2) of the polar grid (rings by range, sectors by angle
+    from -pi), and a counting sort by bin. Returns bin_of_point (N,) int64 (-1 outside
+    the rings), order (M,) int64 of the M binned points sorted by bin, and offsets
+    (B + 1,) int64 into order."""
+    count = points.shape[0]
+    rings = sectors.shape[0]
+    bins = first_bin[rings]
+    bin_of_point = np.full(count, -1, np.int64)
+    sizes = np.zeros(bins + 1, np.int64)
+    inner_edge = ring_edges[0]
+    outer_edge = ring_edges[rings]
+    two_pi = 2.0 * np.pi
+    for point in range(count):
+        x = points[point, 0]
+        y = points[point, 1]
+        distance = np.sqrt(x * x + y * y)
+        if distance < inner_edge or distance >= outer_edge:
+            continue
+        ring = np.searchsorted(ring_edges, distance, side="right") - 1
+        sector_count = sectors[ring]
+        sector = int((np.arctan2(y, x) + np.pi) / two_pi * sector_count)
+        if sector >= sector_count:
+            sector = sector_count - 1
+        bin_index = first_bin[ring] + sector
+        bin_of_point[point] = bin_index
+        sizes[bin_index + 1] += 1
+    for bin_index in range(bins):
+        sizes[bin_index + 1] += sizes[bin_index]
+    offsets = sizes.copy()
+    order = np.empty(offsets[bins], np.int64)
+    for point in range(count):
+        bin_index = bin_of_point[point]
+        if bin_index >= 0:
+            order[sizes[bin_index]] = point
+            sizes[bin_index] += 1
+    return bin_of_point, order, offsets

@@ -1,7 +1,126 @@
-"""Config section of the perception stage (the [perception] table of configs/*.toml)."""
+"""Config section of the perception stage (the [perception] table of configs/*.toml).
 
-from pydantic import BaseModel, ConfigDict
+Sub-tables: [perception.ground], [perception.clustering], [perception.box_fit],
+[perception.classes.<name>] (one row per class: size priors and thresholds) and
+[perception.radar]. Lengths in metres, angles in degrees where the name says so.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from avlabel.structs import CLASSES
 
 
-class PerceptionConfig(BaseModel):
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GroundConfig(_Section):
+    """Region-wise ground planes on a polar grid around the ego (see ground.py)."""
+
+    ring_edges: tuple[float, ...] = (0.0, 4.0, 6.0, 8.0, 10.5, 13.0, 16.0, 19.5, 23.5, 28.0, 33.0, 39.0, 46.0, 54.0, 63.0, 75.0, 90.0, 110.0, 140.0, 200.0)
+    sector_arc_length: float = Field(3.0, gt=0)  # metres of arc per sector at the ring's middle
+    min_sectors: int = Field(16, ge=1)
+    max_sectors: int = Field(96, ge=1)
+    seed_count: int = Field(12, ge=1)  # the lowest points whose mean starts the seeds
+    seed_height: float = Field(0.25, gt=0)  # seeds lie within this of that mean
+    plane_distance: float = Field(0.15, gt=0)  # points this near the plane refine it
+    iterations: int = Field(2, ge=0)
+    min_bin_points: int = Field(5, ge=3)
+    max_tilt_degrees: float = Field(20.0, gt=0, lt=90)  # steeper planes are walls, not ground
+    max_flatness: float = Field(0.01, gt=0)  # mean squared height residual of the plane fit, m^2
+    step_tolerance: float = Field(0.35, ge=0)  # height jump allowed between neighbour bins
+    max_slope: float = Field(0.15, ge=0)  # plus this much per metre between bin centres
+    ground_height_at_ego: float = 0.0  # ground z under the ego origin (ego frame)
+    ground_threshold: float = Field(0.2, gt=0)  # points lower than this above the plane are ground
+
+    @field_validator("ring_edges")
+    @classmethod
+    def _increasing(cls, edges: tuple[float, ...]) -> tuple[float, ...]:
+        if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] < 0:
+            raise ValueError("ring_edges must be at least two increasing ranges >= 0 (metres)")
+        return edges
+
+
+class ClusteringConfig(_Section):
+    """DBSCAN of the non-ground points (see cluster.py)."""
+
+    eps: float = Field(0.5, gt=0)  # metres, at short range
+    eps_per_metre: float = Field(0.0, ge=0)  # > 0: the radius grows with range
+    min_points: int = Field(3, ge=1)
+    max_height: float = Field(4.5, gt=0)  # points higher above ground are ignored (canopies, signs)
+    min_height: float = Field(0.2, ge=0)  # lower than this above ground is left to the ground
+    ego_half_length: float = Field(2.6, ge=0)  # the ego's own returns, around the ego origin
+    ego_half_width: float = Field(1.2, ge=0)
+    max_range: float = Field(80.0, gt=0)
+    min_cluster_points: int = Field(5, ge=1)
+
+
+class BoxFitConfig(_Section):
+    """Search-based rectangle fitting on the bird's-eye view (see boxfit.py)."""
+
+    criterion: str = "closeness"  # area | closeness | variance
+    angle_step_degrees: float = Field(1.0, gt=0, le=15)
+    closeness_floor: float = Field(0.01, gt=0)  # d0 of the closeness criterion, metres
+    max_fit_points: int = Field(400, ge=10)  # larger clusters are subsampled for the search
+
+    @field_validator("criterion")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in ("area", "closeness", "variance"):
+            raise ValueError("criterion must be area, closeness or variance")
+        return value
+
+
+class ClassConfig(_Section):
+    """One class's row: size prior (typical l, w, h) and the envelope a fitted box must
+    fit in, plus how many points make a fully confident proposal."""
+
+    length: float = Field(gt=0)
+    width: float = Field(gt=0)
+    height: float = Field(gt=0)
+    min_length: float = Field(ge=0)
+    max_length: float = Field(gt=0)
+    min_width: float = Field(ge=0)
+    max_width: float = Field(gt=0)
+    min_height: float = Field(ge=0)
+    max_height: float = Field(gt=0)
+    size_tolerance: float = Field(0.25, gt=0)  # relative spread of the size prior
+    points_for_confidence: float = Field(30.0, gt=0)  # score support 1 - exp(-n / this)
+    prior: float = Field(1.0, gt=0)  # relative frequency weight
+
+
+def _default_classes() -> dict[str, ClassConfig]:
+    return {
+        "car": ClassConfig(length=4.5, width=1.9, height=1.6, min_length=3.2, max_length=5.6, min_width=1.4, max_width=2.3, min_height=1.1, max_height=2.2, points_for_confidence=40.0),
+        "truck": ClassConfig(length=8.0, width=2.5, height=3.3, min_length=5.0, max_length=16.0, min_width=2.0, max_width=2.9, min_height=2.2, max_height=4.3, size_tolerance=0.35, points_for_confidence=60.0, prior=0.5),
+        "pedestrian": ClassConfig(length=0.6, width=0.6, height=1.7, min_length=0.2, max_length=1.1, min_width=0.2, max_width=1.0, min_height=1.0, max_height=2.1, size_tolerance=0.3, points_for_confidence=15.0),
+        "cyclist": ClassConfig(length=1.8, width=0.7, height=1.7, min_length=1.2, max_length=2.3, min_width=0.3, max_width=1.1, min_height=1.1, max_height=2.1, size_tolerance=0.3, points_for_confidence=20.0, prior=0.5),
+        "other": ClassConfig(length=1.0, width=1.0, height=1.0, min_length=0.1, max_length=4.0, min_width=0.1, max_width=3.0, min_height=0.3, max_height=3.0, size_tolerance=0.8, points_for_confidence=40.0, prior=0.2),
+    }
+
+
+class RadarConfig(_Section):
+    """Radar association and Doppler velocity (see radar.py)."""
+
+    gate: float = Field(1.5, gt=0)  # metres between a detection and a proposal's box
+    min_detections_for_velocity: int = Field(1, ge=1)
+    far_range: float = Field(40.0, gt=0)  # beyond this, radar may rescue sparse clusters
+    far_min_lidar_points: int = Field(2, ge=1)  # a rescued cluster needs this many LiDAR points
+
+
+class PerceptionConfig(_Section):
+    ground: GroundConfig = GroundConfig()
+    clustering: ClusteringConfig = ClusteringConfig()
+    box_fit: BoxFitConfig = BoxFitConfig()
+    classes: dict[str, ClassConfig] = Field(default_factory=_default_classes)
+    radar: RadarConfig = RadarConfig()
+    min_score: float = Field(0.05, ge=0, le=1)  # proposals scoring lower are dropped
+
+    @model_validator(mode="after")
+    def _known_classes(self) -> "PerceptionConfig":
+        unknown = set(self.classes) - set(CLASSES)
+        if unknown:
+            raise ValueError(f"classes: unknown class(es) {sorted(unknown)}; expected some of {list(CLASSES)}")
+        return self
