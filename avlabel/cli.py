@@ -106,6 +106,33 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_project(args: argparse.Namespace) -> int:
+    import cv2
+
+    from avlabel.config import load_config
+    from avlabel.io.atomic import atomic_path
+    from avlabel.io.logstore import DriveLog
+    from avlabel.sync.overlay import render_overlay
+
+    if not str(args.out).lower().endswith(".png"):
+        raise InputError(f"--out {args.out}: expected a .png path")
+    config = load_config(args.config)
+    labels = None
+    if args.labels:
+        from avlabel.io.labels_file import read_labels
+
+        labels = read_labels(args.labels)
+    with DriveLog(args.log) as log:
+        image = render_overlay(log, args.frame, args.camera, labels, config=config, lidar=args.lidar)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"--out {args.out}: could not encode the overlay as PNG")
+    with atomic_path(args.out) as temporary:
+        temporary.write_bytes(encoded.tobytes())
+    print(f"wrote {args.out}: {image.shape[1]}x{image.shape[0]}, sweep {args.frame}, camera {args.camera}")
+    return 0
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -184,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="config TOML (default configs/default.toml)")
     run.add_argument("--workers", type=int, help="logs processed in parallel")
     run.add_argument("--engine", choices=("local", "ray"), help="local process pool or a Ray cluster (RAY_ADDRESS)")
+
+    project = command("project", _cmd_project, "draw a sweep's points and cuboids onto a camera image (PNG)")
+    project.add_argument("log", metavar="LOG.h5")
+    project.add_argument("--frame", type=int, required=True, help="LiDAR sweep index")
+    project.add_argument("--camera", required=True, help="camera name (see avlabel info)")
+    project.add_argument("--out", required=True, help="output .png path")
+    project.add_argument("--labels", help="labels file to draw (default: the log's truth, if any)")
+    project.add_argument("--lidar", help="LiDAR whose sweeps are counted (default: the log's first)")
+    project.add_argument("--config", help="config TOML (default configs/default.toml)")
     return parser
 
 
