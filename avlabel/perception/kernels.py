@@ -451,3 +451,160 @@ def _polar_bins(
             order[sizes[bin_index]] = point
             sizes[bin_index] += 1
     return bin_of_point, order, offsets
+
+
+# --------------------------------------------------------------------------- box fitting
+
+CRITERION_AREA, CRITERION_CLOSENESS, CRITERION_VARIANCE = 0, 1, 2
+
+
+@njit(**_JIT)
+def _rectangle_cost(
+    first: np.ndarray, second: np.ndarray, count: int, criterion: int, closeness_floor: float
+) -> float:
+    """Cost (lower is better) of the rectangle aligned with axes (first, second) that
+    bounds `count` projected points, after Zhang et al.'s search-based L-shape fitting."""
+    low1 = high1 = first[0]
+    low2 = high2 = second[0]
+    for slot in range(1, count):
+        low1 = min(low1, first[slot])
+        high1 = max(high1, first[slot])
+        low2 = min(low2, second[slot])
+        high2 = max(high2, second[slot])
+    if criterion == 0:
+        return (high1 - low1) * (high2 - low2)
+    # Per axis, the edge the points hug (the smaller sum of squared distances).
+    near_low1 = near_high1 = near_low2 = near_high2 = 0.0
+    for slot in range(count):
+        near_low1 += (first[slot] - low1) ** 2
+        near_high1 += (high1 - first[slot]) ** 2
+        near_low2 += (second[slot] - low2) ** 2
+        near_high2 += (high2 - second[slot]) ** 2
+    edge1 = low1 if near_low1 <= near_high1 else high1
+    edge2 = low2 if near_low2 <= near_high2 else high2
+    if criterion == 1:
+        closeness = 0.0
+        for slot in range(count):
+            distance = min(abs(first[slot] - edge1), abs(second[slot] - edge2))
+            closeness += 1.0 / max(distance, closeness_floor)
+        return -closeness
+    # Variance: each point belongs to its nearer edge; sum of the two variances.
+    sum1 = square1 = sum2 = square2 = 0.0
+    count1 = count2 = 0
+    for slot in range(count):
+        distance1 = abs(first[slot] - edge1)
+        distance2 = abs(second[slot] - edge2)
+        if distance1 < distance2:
+            sum1 += distance1
+            square1 += distance1 * distance1
+            count1 += 1
+        else:
+            sum2 += distance2
+            square2 += distance2 * distance2
+            count2 += 1
+    variance = 0.0
+    if count1 > 0:
+        variance += square1 / count1 - (sum1 / count1) ** 2
+    if count2 > 0:
+        variance += square2 / count2 - (sum2 / count2) ** 2
+    return variance
+
+
+@njit(**_JIT)
+def _fit_rectangles(
+    points: np.ndarray,
+    order: np.ndarray,
+    offsets: np.ndarray,
+    angle_step: float,
+    criterion: int,
+    closeness_floor: float,
+    max_fit_points: int,
+) -> np.ndarray:
+    """Best bird's-eye rectangle of each cluster by search over angles in [0, pi/2).
+
+    points (N, >=2) ego frame; cluster k holds points order[offsets[k]:offsets[k+1]].
+    Coarse search every angle_step, then a search at a tenth of the step around the best.
+    Returns (K, 6): centre x, y, extent along the angle, extent across it, the angle in
+    [0, pi/2), and the fraction of points within 0.2 m of the rectangle's boundary.
+    """
+    clusters = offsets.shape[0] - 1
+    result = np.zeros((clusters, 6))
+    largest = 0
+    for cluster in range(clusters):
+        largest = max(largest, offsets[cluster + 1] - offsets[cluster])
+    sample_x = np.empty(min(largest, max_fit_points) + 1)
+    sample_y = np.empty(min(largest, max_fit_points) + 1)
+    first = np.empty(min(largest, max_fit_points) + 1)
+    second = np.empty(min(largest, max_fit_points) + 1)
+    coarse = max(1, int(np.round(0.5 * np.pi / angle_step)))
+    step = 0.5 * np.pi / coarse
+    for cluster in range(clusters):
+        start = offsets[cluster]
+        size = offsets[cluster + 1] - start
+        if size == 0:
+            continue
+        stride = (size + max_fit_points - 1) // max_fit_points
+        count = 0
+        centre_x = 0.0
+        centre_y = 0.0
+        for slot in range(start, start + size, stride):
+            centre_x += points[order[slot], 0]
+            centre_y += points[order[slot], 1]
+            count += 1
+        centre_x /= count
+        centre_y /= count
+        count = 0
+        for slot in range(start, start + size, stride):
+            sample_x[count] = points[order[slot], 0] - centre_x
+            sample_y[count] = points[order[slot], 1] - centre_y
+            count += 1
+        best_angle = 0.0
+        best_cost = np.inf
+        for refine in range(2):
+            if refine == 0:
+                angles = np.arange(coarse) * step
+            else:
+                angles = best_angle + np.arange(-10, 11) * (step / 10.0)
+            for angle in angles:
+                cos = np.cos(angle)
+                sin = np.sin(angle)
+                for slot in range(count):
+                    first[slot] = cos * sample_x[slot] + sin * sample_y[slot]
+                    second[slot] = -sin * sample_x[slot] + cos * sample_y[slot]
+                cost = _rectangle_cost(first, second, count, criterion, closeness_floor)
+                if cost < best_cost:
+                    best_cost = cost
+                    best_angle = angle
+        best_angle = best_angle % (0.5 * np.pi)
+        # The rectangle: bounds of all the cluster's points along the best axes.
+        cos = np.cos(best_angle)
+        sin = np.sin(best_angle)
+        low1 = low2 = np.inf
+        high1 = high2 = -np.inf
+        for slot in range(start, start + size):
+            x = points[order[slot], 0] - centre_x
+            y = points[order[slot], 1] - centre_y
+            along = cos * x + sin * y
+            across = -sin * x + cos * y
+            low1 = min(low1, along)
+            high1 = max(high1, along)
+            low2 = min(low2, across)
+            high2 = max(high2, across)
+        near = 0
+        for slot in range(start, start + size):
+            x = points[order[slot], 0] - centre_x
+            y = points[order[slot], 1] - centre_y
+            along = cos * x + sin * y
+            across = -sin * x + cos * y
+            edge = min(min(along - low1, high1 - along), min(across - low2, high2 - across))
+            if edge < 0.2:
+                near += 1
+        middle1 = 0.5 * (low1 + high1)
+        middle2 = 0.5 * (low2 + high2)
+        result[cluster, 0] = centre_x + cos * middle1 - sin * middle2
+        result[cluster, 1] = centre_y + sin * middle1 + cos * middle2
+        result[cluster, 2] = high1 - low1
+        result[cluster, 3] = high2 - low2
+        result[cluster, 4] = best_angle
+        result[cluster, 5] = near / size
+    return result

@@ -87,6 +87,8 @@ class ClassConfig(_Section):
     min_height: float = Field(ge=0)
     max_height: float = Field(gt=0)
     size_tolerance: float = Field(0.25, gt=0)  # relative spread of the size prior
+    max_bottom: float = Field(0.8, ge=0)  # the lowest point may float this high above ground
+    min_edge_fraction: float = Field(0.5, ge=0, le=1)  # share of points on the box boundary (surfaces, not foliage)
     points_for_confidence: float = Field(30.0, gt=0)  # score support 1 - exp(-n / this)
     prior: float = Field(1.0, gt=0)  # relative frequency weight
 
@@ -110,12 +112,23 @@ class RadarConfig(_Section):
     far_min_lidar_points: int = Field(2, ge=1)  # a rescued cluster needs this many LiDAR points
 
 
+class ScoreConfig(_Section):
+    """How evidence becomes a score in [0, 1] (see classify.py)."""
+
+    partial_view_factor: float = Field(0.85, gt=0, le=1)  # per dimension seen shorter than the class minimum
+    height_slack: float = Field(0.15, ge=0)  # metres of height the envelope forgives at short range
+    height_slack_per_metre: float = Field(0.008, ge=0)  # plus this per metre (beam spacing)
+    size_slack: float = Field(0.15, ge=0)  # metres of length/width the envelope forgives
+    edge_softness: float = Field(0.15, gt=0)  # width of the ramp around min_edge_fraction
+
+
 class PerceptionConfig(_Section):
     ground: GroundConfig = GroundConfig()
     clustering: ClusteringConfig = ClusteringConfig()
     box_fit: BoxFitConfig = BoxFitConfig()
     classes: dict[str, ClassConfig] = Field(default_factory=_default_classes)
     radar: RadarConfig = RadarConfig()
+    score: ScoreConfig = ScoreConfig()
     min_score: float = Field(0.05, ge=0, le=1)  # proposals scoring lower are dropped
 
     @model_validator(mode="after")

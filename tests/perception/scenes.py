@@ -46,24 +46,26 @@ def street_scene(
     # Objects: (box [x, y, z_bottom, l, w, h, yaw], semantic, instance, label or None).
     objects: list[tuple[np.ndarray, int, int, str | None]] = []
     instance = 0
+    lanes = {-5.5: [], -2.0: [], 2.0: [], 5.5: []}
     for _ in range(cars):
+        lane = float(rng.choice(list(lanes)))
         x = rng.uniform(-60, 60)
-        lane = rng.choice([-5.5, -2.0, 2.0, 5.5])
-        if abs(x) < 6 and abs(lane) < 3:
-            x += 12.0
+        if abs(x) < 7 and abs(lane) < 3 or any(abs(x - other) < 6.0 for other in lanes[lane]):
+            continue  # keep clear of the ego and of other cars
+        lanes[lane].append(x)
         size = rng.uniform([4.0, 1.7, 1.4], [5.0, 2.0, 1.7])
         yaw = rng.normal(0, 0.08) + (np.pi if rng.random() < 0.5 else 0.0)
         objects.append((np.array([x, lane, 0.0, *size, yaw]), OBJECT, instance, "car"))
         instance += 1
     for _ in range(pedestrians):
-        x, y = rng.uniform(-30, 30), rng.choice([-1, 1]) * rng.uniform(7.3, 7.8)
+        x, y = rng.uniform(-30, 30), rng.choice([-1, 1]) * rng.uniform(7.4, 8.2)
         objects.append((np.array([x, y, 0.15, 0.5, 0.6, 1.75, rng.uniform(-np.pi, np.pi)]), OBJECT, instance, "pedestrian"))
         instance += 1
     for side in (-1, 1):  # building fronts with gaps
         x = -110.0
         while x < 110.0:
             length = rng.uniform(8, 30)
-            objects.append((np.array([x + length / 2, side * rng.uniform(8.2, 9.0), 0.15, length, 2.0, rng.uniform(8, 20), 0.0]), BUILDING, -1, None))
+            objects.append((np.array([x + length / 2, side * rng.uniform(9.6, 11.0), 0.15, length, 2.0, rng.uniform(8, 20), 0.0]), BUILDING, -1, None))
             x += length + rng.uniform(0.5, 4)
     for _ in range(16):  # trees: trunk and canopy
         x, y = rng.uniform(-70, 70), rng.choice([-1, 1]) * rng.uniform(7.2, 7.6)

@@ -1,0 +1,106 @@
+"""Oriented boxes around clusters: search-based rectangle fitting on the bird's-eye view,
+heights from the points and the local ground, and completion of partly seen objects
+from class size priors.
+
+Everything here is in the ego frame (x forward, y left, z up). A rectangle is found by
+trying headings in [0, pi/2) and scoring the rectangle that bounds the points along
+each (Zhang et al., "Efficient L-shape fitting for vehicle detection using laser
+scanners", 2017): `area` prefers the smallest rectangle, `closeness` the one whose two
+visible edges the points hug, `variance` the one with the least spread of distances to
+those edges. `closeness` is the default: it measured best on yaw (see
+scripts/measure_proposals.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from avlabel.perception import kernels
+from avlabel.perception.settings import BoxFitConfig
+
+_CRITERIA = {"area": kernels.CRITERION_AREA, "closeness": kernels.CRITERION_CLOSENESS, "variance": kernels.CRITERION_VARIANCE}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Rectangles:
+    """K bird's-eye rectangles, ego frame: centres (K, 2), length (K,) >= width (K,) in
+    metres, yaw (K,) of the length axis in [-pi/2, pi/2) (the heading's direction is
+    decided later), edge_fraction (K,) share of points within 0.2 m of the boundary."""
+
+    centres: np.ndarray
+    length: np.ndarray
+    width: np.ndarray
+    yaw: np.ndarray
+    edge_fraction: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.length)
+
+
+def cluster_order(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Point order grouping clusters 0..K-1 of `labels` (N,) (noise -1 dropped):
+    order (M,) and offsets (K + 1,), cluster k = order[offsets[k]:offsets[k+1]]."""
+    labels = np.asarray(labels)
+    clustered = np.flatnonzero(labels >= 0)
+    order = clustered[np.argsort(labels[clustered], kind="stable")]
+    clusters = int(labels.max()) + 1 if len(clustered) else 0
+    offsets = np.searchsorted(labels[order], np.arange(clusters + 1)).astype(np.int64)
+    return order.astype(np.int64), offsets
+
+
+def fit_rectangles(points: np.ndarray, order: np.ndarray, offsets: np.ndarray, config: BoxFitConfig) -> Rectangles:
+    """Best rectangle of each cluster. points (N, >=2) ego frame; order and offsets as
+    from `cluster_order`."""
+    if config.criterion not in _CRITERIA:
+        raise ValueError(f"box_fit.criterion: expected one of {', '.join(_CRITERIA)}, got {config.criterion!r}")
+    fitted = kernels._fit_rectangles(
+        np.asarray(points), np.asarray(order, np.int64), np.asarray(offsets, np.int64),
+        np.deg2rad(config.angle_step_degrees), _CRITERIA[config.criterion], config.closeness_floor, config.max_fit_points,
+    )
+    along, across, angle = fitted[:, 2], fitted[:, 3], fitted[:, 4]
+    swap = across > along
+    yaw = np.where(swap, angle + np.pi / 2, angle)
+    yaw = np.mod(yaw + np.pi / 2, np.pi) - np.pi / 2
+    return Rectangles(fitted[:, :2].copy(), np.maximum(along, across), np.minimum(along, across), yaw, fitted[:, 5].copy())
+
+
+def fit_rectangle(points: np.ndarray, config: BoxFitConfig | None = None) -> tuple[np.ndarray, float, float, float]:
+    """One cluster's rectangle: points (M, >=2) ego frame -> centre (2,), length, width, yaw."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] < 2 or len(points) == 0:
+        raise ValueError(f"points: expected a non-empty (M, 2) or (M, 3) array, got shape {points.shape}")
+    if not np.isfinite(points[:, :2]).all():
+        raise ValueError("points: NaN or infinite coordinates; drop them first")
+    rectangles = fit_rectangles(points, np.arange(len(points)), np.array([0, len(points)]), config or BoxFitConfig())
+    return rectangles.centres[0], float(rectangles.length[0]), float(rectangles.width[0]), float(rectangles.yaw[0])
+
+
+def complete_to_size(
+    centres: np.ndarray,
+    length: np.ndarray,
+    width: np.ndarray,
+    yaw: np.ndarray,
+    target_length: np.ndarray,
+    target_width: np.ndarray,
+    sensor_xy: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grow rectangles (K,) to at least the target sizes (K,), away from the sensor.
+
+    Along each axis, when the sensor looks at the rectangle from beyond one end (its
+    projection is outside the rectangle's extent), that end is the one seen: it stays
+    put and the far end moves away. When the sensor is beside the extent (a car's side
+    seen along its length), the extent grows evenly. Returns centres (K, 2), length, width.
+    """
+    centres = np.array(centres, dtype=np.float64, copy=True)
+    new_length = np.maximum(length, target_length)
+    new_width = np.maximum(width, target_width)
+    heading = np.column_stack([np.cos(yaw), np.sin(yaw)])
+    side = np.column_stack([-np.sin(yaw), np.cos(yaw)])
+    for axis, old, new in ((heading, length, new_length), (side, width, new_width)):
+        sensor_offset = ((np.asarray(sensor_xy)[None, :] - centres) * axis).sum(axis=1)
+        beyond = np.abs(sensor_offset) > old / 2
+        shift = np.where(beyond, -np.sign(sensor_offset) * (new - old) / 2, 0.0)
+        centres += shift[:, None] * axis
+    return centres, new_length, new_width

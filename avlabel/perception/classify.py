@@ -1,0 +1,122 @@
+"""Class and score of clusters from their shape and point statistics.
+
+Each class is one row of the config table `[perception.classes.<name>]`: a size prior
+(typical length, width, height and a relative tolerance), an envelope (min/max of each
+dimension), how high the lowest point may float above ground, how much of the cluster
+must lie on the box boundary (solid surfaces, unlike foliage), and how many points make
+a fully supported proposal. Every row is evaluated the same way, in arrays (K clusters
+x C classes); there is no per-class code.
+
+A cluster's observed bird's-eye extents can be assigned to the class's (length, width)
+as seen or swapped: a car seen end-on shows a 1.8 m face that is its width, and its
+length runs away from the sensor. The better assignment wins, and `swapped` tells the
+box completion to turn the heading by 90 degrees.
+
+score = compatibility ** 0.5 * support * surface, with compatibility the size/shape
+likelihood in [0, 1], support = 1 - exp(-points / points_for_confidence) and surface a
+ramp on the boundary fraction. Its calibration (precision rising with score) is
+measured by scripts/measure_proposals.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from avlabel.perception.settings import ClassConfig, ScoreConfig
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ClusterFeatures:
+    """Per-cluster evidence, K clusters, ego frame, metres.
+
+    length >= width: observed bird's-eye extents of the fitted rectangle; height: top
+    point above the local ground; bottom: lowest point above the local ground;
+    num_points; range: horizontal distance from the sensor; edge_fraction: share of
+    points within 0.2 m of the rectangle's boundary; intensity: mean point intensity."""
+
+    length: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    bottom: np.ndarray
+    num_points: np.ndarray
+    range: np.ndarray
+    edge_fraction: np.ndarray
+    intensity: np.ndarray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Classification:
+    """Per cluster (K,): class index into `names`, score in [0, 1], whether the observed
+    extents were assigned swapped, and the best class's typical and minimum
+    (length, width, height); `compatibility` (K, C) for review."""
+
+    names: tuple[str, ...]
+    label: np.ndarray
+    score: np.ndarray
+    swapped: np.ndarray
+    typical_size: np.ndarray  # (K, 3)
+    minimum_size: np.ndarray  # (K, 3)
+    compatibility: np.ndarray  # (K, C)
+
+
+def _table(classes: dict[str, ClassConfig]) -> dict[str, np.ndarray]:
+    """Class rows as (1, C) arrays, one per field."""
+    fields = next(iter(classes.values())).model_fields
+    return {name: np.array([[getattr(row, name) for row in classes.values()]], dtype=np.float64) for name in fields}
+
+
+def classify(features: ClusterFeatures, classes: dict[str, ClassConfig], config: ScoreConfig) -> Classification:
+    """Class, score and extent assignment of K clusters (see the module docstring)."""
+    if not classes:
+        raise ValueError("perception.classes: the class table is empty; define at least one class")
+    names = tuple(classes)
+    table = _table(classes)
+    count = len(features.length)
+    column = lambda values: np.asarray(values, dtype=np.float64).reshape(count, 1)  # noqa: E731
+    length, width, height = column(features.length), column(features.width), column(features.height)
+    bottom, points, distance = column(features.bottom), column(features.num_points), column(features.range)
+    edges = column(features.edge_fraction)
+
+    height_slack = config.height_slack + config.height_slack_per_metre * distance
+    height_ok = (height >= table["min_height"] - height_slack) & (height <= table["max_height"] + config.height_slack)
+    height_term = _gaussian(height, table["height"], table["size_tolerance"] * table["height"] + height_slack)
+    common = height_ok * height_term * (bottom <= table["max_bottom"])
+
+    options = []
+    for along, across in ((length, width), (width, length)):
+        envelope = (along <= table["max_length"] + config.size_slack) & (across <= table["max_width"] + config.size_slack)
+        options.append(envelope * _size_term(along, table["length"], table["min_length"], table["size_tolerance"], config)
+                       * _size_term(across, table["width"], table["min_width"], table["size_tolerance"], config))
+    swapped_all = options[1] > options[0]
+    compatibility = common * np.maximum(options[0], options[1])
+
+    support = 1.0 - np.exp(-points / table["points_for_confidence"])
+    surface = np.clip((edges - table["min_edge_fraction"]) / config.edge_softness + 0.5, 0.0, 1.0)
+    scores = np.sqrt(compatibility) * support * surface
+    label = np.argmax(scores * table["prior"], axis=1) if count else np.zeros(0, np.int64)
+    rows = np.arange(count)
+    typical = np.stack([table[name][0] for name in ("length", "width", "height")], axis=1)
+    minimum = np.stack([table[name][0] for name in ("min_length", "min_width", "min_height")], axis=1)
+    return Classification(
+        names=names,
+        label=label,
+        score=np.clip(scores[rows, label], 0.0, 1.0),
+        swapped=swapped_all[rows, label],
+        typical_size=typical[label],
+        minimum_size=minimum[label],
+        compatibility=compatibility,
+    )
+
+
+def _gaussian(value: np.ndarray, centre: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * ((value - centre) / spread) ** 2)
+
+
+def _size_term(observed: np.ndarray, typical: np.ndarray, minimum: np.ndarray, tolerance: np.ndarray, config: ScoreConfig) -> np.ndarray:
+    """Likelihood of one observed extent: larger than typical is penalised as a Gaussian;
+    shorter than the class minimum could be a partial view, so only mildly penalised."""
+    larger = _gaussian(np.maximum(observed, typical), typical, tolerance * typical)
+    partial = np.where(observed < minimum, config.partial_view_factor, 1.0)
+    return larger * partial

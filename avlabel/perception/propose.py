@@ -1,0 +1,297 @@
+"""The proposal stage: one LiDAR sweep (ego frame) in, auto cuboids (world frame) out.
+
+    ground removal -> DBSCAN of what stands on the ground -> bird's-eye rectangle fit
+    -> class and score -> completion from the class size prior -> radar velocity
+    -> world frame
+
+`propose` is what the pipeline calls; `propose_log_frame` feeds it one sweep of a drive
+log (sensor -> ego with the calibration, pose interpolated at the sweep time, no
+de-skew: the sync stage will replace it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from avlabel.io.logstore import DriveLog
+from avlabel.perception import boxfit, classify, cluster, ground, radar as radar_module
+from avlabel.perception.settings import PerceptionConfig
+from avlabel.structs import POINT_FIELDS, Cuboid, wrap_angle
+from avlabel.structs import _checks
+
+logger = logging.getLogger(__name__)
+
+# Below this speed (m/s) a radar velocity does not decide the heading's direction.
+_HEADING_FROM_VELOCITY = 1.0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EgoProposals:
+    """Proposals of one sweep before the world transform, ego frame, K boxes.
+
+    boxes (K, 7) [x, y, z, l, w, h, yaw]; labels (K,) class names; scores (K,);
+    num_points (K,); velocity (K, 2) m/s in ego axes (NaN unknown); attributes (K,) dicts;
+    point_cluster (N,) the proposal index of every input point (-1 none)."""
+
+    boxes: np.ndarray
+    labels: tuple[str, ...]
+    scores: np.ndarray
+    num_points: np.ndarray
+    velocity: np.ndarray
+    attributes: tuple[dict, ...]
+    point_cluster: np.ndarray
+
+
+def propose(
+    points: np.ndarray,
+    world_from_ego: np.ndarray,
+    timestamp_us: int,
+    config: PerceptionConfig,
+    *,
+    radar: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    ego_velocity: np.ndarray | None = None,
+    sensor_origin: np.ndarray | None = None,
+) -> tuple[Cuboid, ...]:
+    """Cuboid proposals of one sweep.
+
+    points: (N, 6) float32, POINT_FIELDS, ego frame at the sweep time.
+    world_from_ego: (4, 4) ego pose at the sweep time. timestamp_us: the sweep's log time.
+    radar: per scan (detections (D, 5), line_of_sight (D, 3)), ego frame (see radar.py).
+    ego_velocity: (3,) m/s, world frame; needed to compensate Doppler.
+    sensor_origin: (3,) the LiDAR's position in the ego frame (default the ego origin),
+        the viewpoint from which partly seen objects are completed.
+    Returns cuboids in the world frame, source "auto", ids and provisional track ids
+    unique within the frame.
+    """
+    world_from_ego = _checks.rigid_transform("world_from_ego", world_from_ego)
+    timestamp_us = _checks.integer("timestamp_us", timestamp_us)
+    if ego_velocity is not None:
+        ego_velocity = _checks.array("ego_velocity", ego_velocity, np.float64, (3,))
+    ego_velocity_ego = world_from_ego[:3, :3].T @ ego_velocity if ego_velocity is not None else None
+    proposals = propose_ego(points, config, radar=radar, ego_velocity_ego=ego_velocity_ego, sensor_origin=sensor_origin)
+    return to_world(proposals, world_from_ego, timestamp_us)
+
+
+def propose_ego(
+    points: np.ndarray,
+    config: PerceptionConfig,
+    *,
+    radar: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    ego_velocity_ego: np.ndarray | None = None,
+    sensor_origin: np.ndarray | None = None,
+) -> EgoProposals:
+    """The proposal step in the ego frame (see `propose`); ego_velocity_ego in ego axes."""
+    points, finite = _checked_points(points)
+    sensor_xy = np.zeros(2) if sensor_origin is None else np.asarray(sensor_origin, dtype=np.float64).reshape(3)[:2]
+    point_cluster = np.full(len(finite), -1, np.int64)
+
+    # Ground: height of every point above its local ground plane.
+    ground_model, heights = ground.fit_ground(points, config.ground)
+
+    # Candidates: standing on the ground, in range, not the ego itself.
+    settings = config.clustering
+    x, y = points[:, 0], points[:, 1]
+    ranges = np.hypot(x - sensor_xy[0], y - sensor_xy[1])
+    candidates = np.flatnonzero(
+        (heights >= settings.min_height) & (heights <= settings.max_height) & (ranges <= settings.max_range)
+        & ~((np.abs(x) <= settings.ego_half_length) & (np.abs(y) <= settings.ego_half_width))
+    )
+    xyz = points[candidates, :3].astype(np.float64)
+
+    # Clusters.
+    if settings.eps_per_metre > 0:
+        labels = cluster.range_adaptive_dbscan(xyz, settings.eps, settings.min_points, eps_per_metre=settings.eps_per_metre, origin=np.array([*sensor_xy, 0.0]))
+    else:
+        labels = cluster.dbscan(xyz, settings.eps, settings.min_points)
+    order, offsets = boxfit.cluster_order(labels)
+    sizes = np.diff(offsets)
+    empty = _empty(point_cluster)
+    if len(sizes) == 0:
+        return empty
+
+    # Rectangles and evidence per cluster.
+    rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit)
+    starts = offsets[:-1]
+    sorted_heights = heights[candidates][order]
+    top = np.maximum.reduceat(sorted_heights, starts)
+    bottom = np.minimum.reduceat(sorted_heights, starts)
+    intensity = np.add.reduceat(points[candidates, 3][order].astype(np.float64), starts) / sizes
+    features = classify.ClusterFeatures(
+        length=rectangles.length, width=rectangles.width, height=top, bottom=bottom, num_points=sizes,
+        range=np.hypot(rectangles.centres[:, 0] - sensor_xy[0], rectangles.centres[:, 1] - sensor_xy[1]),
+        edge_fraction=rectangles.edge_fraction, intensity=intensity,
+    )
+    classes = classify.classify(features, config.classes, config.score)
+
+    # Boxes: swap axes where the class says so, then grow to at least the class's typical
+    # size away from the sensor (what is seen of an object is rarely all of it).
+    yaw = np.where(classes.swapped, rectangles.yaw + np.pi / 2, rectangles.yaw)
+    length = np.where(classes.swapped, rectangles.width, rectangles.length)
+    width = np.where(classes.swapped, rectangles.length, rectangles.width)
+    target_length = np.maximum(length, classes.typical_size[:, 0])
+    target_width = np.maximum(width, classes.typical_size[:, 1])
+    centres, length, width = boxfit.complete_to_size(rectangles.centres, length, width, yaw, target_length, target_width, sensor_xy)
+    ground_height = ground_model.height_at(centres)
+    height = np.maximum(top, 0.1)
+    completed = (target_length > rectangles.length + 1e-6) | (target_width > rectangles.width + 1e-6)
+
+    # Radar: velocity over ground, and the heading's direction where the object moves.
+    velocity = np.full((len(sizes), 2), np.nan)
+    evidence = None
+    if radar:
+        if ego_velocity_ego is None:
+            logger.warning("radar given without ego_velocity: Doppler is not ego-motion compensated (assuming a standing ego)")
+        evidence = radar_module.associate(
+            radar, centres, length, width, yaw, np.zeros(3) if ego_velocity_ego is None else ego_velocity_ego, config.radar.gate
+        )
+        velocity = evidence.velocity
+    yaw = _heading_direction(yaw, velocity)
+
+    # Keep: enough points (or a far cluster that radar confirms) and enough score.
+    keep = (sizes >= settings.min_cluster_points) & (classes.score >= config.min_score)
+    if evidence is not None:
+        rescued = (
+            (sizes >= config.radar.far_min_lidar_points) & (features.range >= config.radar.far_range)
+            & (evidence.detections >= 1) & ~keep
+        )
+        keep |= rescued
+    else:
+        rescued = np.zeros(len(sizes), bool)
+    kept = np.flatnonzero(keep)
+    boxes = np.column_stack([centres, ground_height + height / 2, length, width, height, yaw])[kept]
+    for new, old in enumerate(kept):
+        point_cluster[finite[candidates[order[offsets[old]:offsets[old + 1]]]]] = new
+    attributes = tuple(
+        {
+            "fit_quality": round(float(rectangles.edge_fraction[k]), 3),
+            "observed_size": [round(float(rectangles.length[k]), 2), round(float(rectangles.width[k]), 2), round(float(top[k]), 2)],
+            "completed": bool(completed[k]),
+            "range": round(float(features.range[k]), 1),
+            "radar_detections": int(evidence.detections[k]) if evidence is not None else 0,
+            "radar_rescued": bool(rescued[k]),
+            "class_scores": {name: round(float(classes.compatibility[k, c]), 3) for c, name in enumerate(classes.names)},
+        }
+        for k in kept
+    )
+    scores = classes.score[kept].copy()
+    return EgoProposals(
+        boxes=boxes,
+        labels=tuple(classes.names[index] for index in classes.label[kept]),
+        scores=np.clip(np.where(rescued[kept], np.maximum(scores, config.min_score), scores), 0.0, 1.0),
+        num_points=sizes[kept],
+        velocity=velocity[kept],
+        attributes=attributes,
+        point_cluster=point_cluster,
+    )
+
+
+def to_world(proposals: EgoProposals, world_from_ego: np.ndarray, timestamp_us: int) -> tuple[Cuboid, ...]:
+    """Ego-frame proposals -> world-frame Cuboids (source "auto")."""
+    rotation = world_from_ego[:3, :3]
+    cuboids = []
+    for index, box in enumerate(proposals.boxes):
+        centre = rotation @ box[:3] + world_from_ego[:3, 3]
+        heading = rotation @ np.array([np.cos(box[6]), np.sin(box[6]), 0.0])
+        velocity = proposals.velocity[index]
+        cuboids.append(
+            Cuboid(
+                id=f"auto-{timestamp_us}-{index}",
+                track_id=f"proposal-{timestamp_us}-{index}",
+                label=proposals.labels[index],
+                center=centre,
+                size=box[3:6],
+                yaw=float(np.arctan2(heading[1], heading[0])),
+                score=float(proposals.scores[index]),
+                num_points=int(proposals.num_points[index]),
+                source="auto",
+                velocity=None if np.isnan(velocity).any() else (rotation[:2, :2] @ velocity),
+                attributes=dict(proposals.attributes[index]),
+            )
+        )
+    return tuple(cuboids)
+
+
+def propose_log_frame(log: DriveLog, index: int, config: PerceptionConfig, *, lidar: str | None = None) -> tuple[Cuboid, ...]:
+    """Proposals of sweep `index` of a drive log (its first LiDAR unless named).
+
+    Points go sensor -> ego with the calibration (no de-skew); the pose is linearly
+    interpolated between the stored poses around the sweep's log time (rotation by the
+    interpolated yaw, roll and pitch of the nearer pose); the ego velocity is the pose
+    difference; radar scans within 60 ms of the sweep are attached."""
+    sensor = lidar or log.lidar
+    sweep = log.sweep(index, sensor)
+    calibration = log.calibrations[sensor]
+    timestamp_us = int(calibration.to_log_time(sweep.timestamp_us))
+    ego_from_lidar = calibration.ego_from_sensor
+    points = sweep.points.copy()
+    points[:, :3] = (sweep.points[:, :3].astype(np.float64) @ ego_from_lidar[:3, :3].T + ego_from_lidar[:3, 3]).astype(np.float32)
+    poses = log.poses()
+    if poses is None or len(poses) == 0:
+        raise ValueError(f"{log.path}: the log has no poses; proposals need world_from_ego")
+    world_from_ego, ego_velocity = interpolate_pose(poses.timestamps_us, poses.world_from_ego, timestamp_us)
+    radar = []
+    for radar_sensor in log.sensors("radar"):
+        radar_calibration = log.calibrations[radar_sensor]
+        stamps = np.asarray(log.timestamps(radar_sensor)) - radar_calibration.clock_offset_us
+        if len(stamps) == 0:
+            continue
+        nearest = int(np.argmin(np.abs(stamps - timestamp_us)))
+        if abs(int(stamps[nearest]) - timestamp_us) <= 60_000:
+            radar.append(radar_module.radar_in_ego(log.radar_scan(nearest, radar_sensor), radar_calibration))
+    return propose(points, world_from_ego, timestamp_us, config, radar=radar or None, ego_velocity=ego_velocity, sensor_origin=ego_from_lidar[:3, 3])
+
+
+def interpolate_pose(stamps_us: np.ndarray, world_from_ego: np.ndarray, timestamp_us: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pose (4, 4) at timestamp_us from poses (P, 4, 4) at stamps (P,): translation and yaw
+    interpolated linearly, the rest from the nearer pose; and the world-frame velocity (3,)
+    from the bracketing poses (zeros with one pose)."""
+    stamps_us = np.asarray(stamps_us, dtype=np.int64)
+    if len(stamps_us) == 1:
+        return world_from_ego[0].copy(), np.zeros(3)
+    upper = int(np.clip(np.searchsorted(stamps_us, timestamp_us), 1, len(stamps_us) - 1))
+    lower = upper - 1
+    span = float(stamps_us[upper] - stamps_us[lower])
+    fraction = float(np.clip((timestamp_us - stamps_us[lower]) / span, 0.0, 1.0))
+    nearer = world_from_ego[lower if fraction < 0.5 else upper]
+    pose = nearer.copy()
+    pose[:3, 3] = (1 - fraction) * world_from_ego[lower, :3, 3] + fraction * world_from_ego[upper, :3, 3]
+    yaws = [np.arctan2(matrix[1, 0], matrix[0, 0]) for matrix in (world_from_ego[lower], world_from_ego[upper])]
+    yaw = yaws[0] + fraction * float(wrap_angle(yaws[1] - yaws[0]))
+    turn = yaw - np.arctan2(nearer[1, 0], nearer[0, 0])
+    cos, sin = np.cos(turn), np.sin(turn)
+    pose[:3, :3] = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]]) @ nearer[:3, :3]
+    velocity = (world_from_ego[upper, :3, 3] - world_from_ego[lower, :3, 3]) / (span * 1e-6)
+    return pose, velocity
+
+
+def _heading_direction(yaw: np.ndarray, velocity: np.ndarray) -> np.ndarray:
+    """Pick the heading's direction (yaw or yaw + pi): along the radar velocity when the
+    object moves, else facing forward in the ego frame (|yaw| <= pi/2), the likelier
+    for traffic around the ego; tracking settles the rest."""
+    yaw = np.asarray(wrap_angle(yaw), dtype=np.float64).reshape(-1)
+    forward = np.where(np.abs(yaw) > np.pi / 2, yaw + np.pi, yaw)
+    speed = np.hypot(velocity[:, 0], velocity[:, 1])
+    moving = np.isfinite(speed) & (speed >= _HEADING_FROM_VELOCITY)
+    along = np.cos(forward) * np.nan_to_num(velocity[:, 0]) + np.sin(forward) * np.nan_to_num(velocity[:, 1])
+    chosen = np.where(moving & (along < 0), forward + np.pi, forward)
+    return np.asarray(wrap_angle(chosen), dtype=np.float64).reshape(-1)
+
+
+def _checked_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 6) float32 rows with finite x, y, z, intensity, and the input index of each."""
+    array = np.asarray(points)
+    if array.ndim != 2 or array.shape[1] != len(POINT_FIELDS):
+        raise ValueError(f"points: expected shape (N, {len(POINT_FIELDS)}) with columns {POINT_FIELDS}, got {array.shape}")
+    if array.dtype.kind != "f":
+        raise ValueError(f"points: expected float32 rows, got dtype {array.dtype}")
+    finite = np.isfinite(array[:, :4]).all(axis=1)
+    if not finite.all():
+        logger.warning("dropping %d point(s) with NaN or infinite values", int((~finite).sum()))
+    return np.ascontiguousarray(array[finite], dtype=np.float32), np.flatnonzero(finite)
+
+
+def _empty(point_cluster: np.ndarray) -> EgoProposals:
+    return EgoProposals(np.zeros((0, 7)), (), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 2)), (), point_cluster)

@@ -1,0 +1,159 @@
+"""How good are the proposals? Ground precision/recall against per-point truth, and
+per-class recall, precision and yaw error against truth boxes at a BEV IoU threshold.
+
+Used by scripts/measure_proposals.py and the regression tests; the full detection and
+tracking metrics live in avlabel.eval. BEV IoU comes from avlabel.geometry.iou where it
+is available, else from shapely polygons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from avlabel.structs import box_corners, yaw_difference
+
+
+def pairwise_bev_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(N, M) bird's-eye IoU of boxes (N, 7) and (M, 7), one shared frame."""
+    first = np.asarray(first, dtype=np.float64).reshape(-1, 7)
+    second = np.asarray(second, dtype=np.float64).reshape(-1, 7)
+    if len(first) == 0 or len(second) == 0:
+        return np.zeros((len(first), len(second)))
+    try:
+        from avlabel.geometry.iou import pairwise_bev_iou as geometry_iou
+    except ImportError:
+        geometry_iou = None
+    if geometry_iou is not None:
+        return np.asarray(geometry_iou(first, second))
+    from shapely.geometry import Polygon
+
+    def polygons(boxes: np.ndarray) -> list:
+        return [Polygon(corners[[0, 1, 5, 4], :2]) for corners in box_corners(boxes)]
+
+    left, right = polygons(first), polygons(second)
+    result = np.zeros((len(first), len(second)))
+    centre_gap = np.hypot(first[:, None, 0] - second[None, :, 0], first[:, None, 1] - second[None, :, 1])
+    reach = (np.hypot(first[:, 3], first[:, 4])[:, None] + np.hypot(second[:, 3], second[:, 4])[None, :]) / 2
+    for row, column in zip(*np.nonzero(centre_gap < reach)):
+        intersection = left[row].intersection(right[column]).area
+        result[row, column] = intersection / (left[row].area + right[column].area - intersection)
+    return result
+
+
+@dataclass
+class GroundCounts:
+    """Running confusion counts of ground vs not ground."""
+
+    true_positive: int = 0
+    false_positive: int = 0
+    false_negative: int = 0
+
+    def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
+        self.true_positive += int(np.count_nonzero(predicted & truth))
+        self.false_positive += int(np.count_nonzero(predicted & ~truth))
+        self.false_negative += int(np.count_nonzero(~predicted & truth))
+
+    @property
+    def precision(self) -> float:
+        return self.true_positive / max(self.true_positive + self.false_positive, 1)
+
+    @property
+    def recall(self) -> float:
+        return self.true_positive / max(self.true_positive + self.false_negative, 1)
+
+    @property
+    def f1(self) -> float:
+        return 2 * self.precision * self.recall / max(self.precision + self.recall, 1e-12)
+
+
+@dataclass
+class DetectionCounts:
+    """Per-class matching counts over many frames at one BEV IoU threshold.
+
+    Truth boxes count when in range and hit by enough LiDAR points; proposals count when
+    in range and not matched to a truth box that was left out (too few points), so that
+    finding a barely visible object is never a false positive."""
+
+    truth: dict[str, int] = field(default_factory=dict)
+    found: dict[str, int] = field(default_factory=dict)
+    proposed: dict[str, int] = field(default_factory=dict)
+    correct: dict[str, int] = field(default_factory=dict)
+    yaw_errors: dict[str, list[float]] = field(default_factory=dict)
+    scored: list[tuple[str, float, bool]] = field(default_factory=list)  # (label, score, true positive)
+
+    def add(
+        self,
+        proposal_boxes: np.ndarray,
+        proposal_labels: list[str],
+        proposal_scores: np.ndarray,
+        truth_boxes: np.ndarray,
+        truth_labels: list[str],
+        truth_points: np.ndarray,
+        *,
+        ego_xy: np.ndarray,
+        max_range: float = 50.0,
+        min_points: int = 20,
+        iou_threshold: float = 0.5,
+    ) -> None:
+        """One frame, boxes (K, 7) and (T, 7) in one frame; ego_xy (2,) in that frame."""
+        proposal_boxes = np.asarray(proposal_boxes, dtype=np.float64).reshape(-1, 7)
+        truth_boxes = np.asarray(truth_boxes, dtype=np.float64).reshape(-1, 7)
+        truth_range = np.hypot(truth_boxes[:, 0] - ego_xy[0], truth_boxes[:, 1] - ego_xy[1])
+        proposal_range = np.hypot(proposal_boxes[:, 0] - ego_xy[0], proposal_boxes[:, 1] - ego_xy[1])
+        counted_truth = (truth_range <= max_range) & (np.asarray(truth_points) >= min_points)
+        iou = pairwise_bev_iou(proposal_boxes, truth_boxes)
+        # Greedy matching by score, any class (class correctness is checked per class below).
+        matched_truth = np.full(len(proposal_boxes), -1)
+        taken = np.zeros(len(truth_boxes), bool)
+        for proposal in np.argsort(-np.asarray(proposal_scores)):
+            if len(truth_boxes) == 0:
+                break
+            candidates = np.where(taken, -1.0, iou[proposal])
+            best = int(np.argmax(candidates))
+            if candidates[best] >= iou_threshold:
+                matched_truth[proposal] = best
+                taken[best] = True
+        for proposal in range(len(proposal_boxes)):
+            label = proposal_labels[proposal]
+            truth_index = matched_truth[proposal]
+            if proposal_range[proposal] > max_range:
+                continue
+            if truth_index >= 0 and not counted_truth[truth_index]:
+                continue  # a barely visible or far object: neither credit nor blame
+            is_correct = truth_index >= 0 and truth_labels[truth_index] == label
+            self.proposed[label] = self.proposed.get(label, 0) + 1
+            self.correct[label] = self.correct.get(label, 0) + int(is_correct)
+            self.scored.append((label, float(proposal_scores[proposal]), bool(is_correct)))
+        for truth_index in np.flatnonzero(counted_truth):
+            label = truth_labels[truth_index]
+            self.truth[label] = self.truth.get(label, 0) + 1
+            proposals = np.flatnonzero(matched_truth == truth_index)
+            if len(proposals) and proposal_labels[proposals[0]] == label:
+                self.found[label] = self.found.get(label, 0) + 1
+                error = float(np.degrees(yaw_difference(proposal_boxes[proposals[0], 6], truth_boxes[truth_index, 6], period=np.pi)))
+                self.yaw_errors.setdefault(label, []).append(error)
+
+    def recall(self, label: str) -> float:
+        return self.found.get(label, 0) / max(self.truth.get(label, 0), 1)
+
+    def precision(self, label: str) -> float:
+        return self.correct.get(label, 0) / max(self.proposed.get(label, 0), 1)
+
+    def median_yaw_error(self, label: str) -> float:
+        errors = self.yaw_errors.get(label, [])
+        return float(np.median(errors)) if errors else float("nan")
+
+    def precision_by_score(self, edges: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.01)) -> list[tuple[float, float, int]]:
+        """(lower edge, precision, count) of all proposals per score bin."""
+        if not self.scored:
+            return []
+        scores = np.array([score for _, score, _ in self.scored])
+        correct = np.array([ok for _, _, ok in self.scored])
+        rows = []
+        for low, high in zip(edges[:-1], edges[1:]):
+            inside = (scores >= low) & (scores < high)
+            if inside.any():
+                rows.append((low, float(correct[inside].mean()), int(inside.sum())))
+        return rows
