@@ -12,6 +12,7 @@ de-skew: the sync stage will replace it).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,14 +83,18 @@ def propose_ego(
     radar: list[tuple[np.ndarray, np.ndarray]] | None = None,
     ego_velocity_ego: np.ndarray | None = None,
     sensor_origin: np.ndarray | None = None,
+    timings: dict[str, float] | None = None,
 ) -> EgoProposals:
-    """The proposal step in the ego frame (see `propose`); ego_velocity_ego in ego axes."""
+    """The proposal step in the ego frame (see `propose`); ego_velocity_ego in ego axes.
+    `timings`, when given, receives the seconds spent in each step."""
+    clock = _Stopwatch(timings)
     points, finite = _checked_points(points)
     sensor_xy = np.zeros(2) if sensor_origin is None else np.asarray(sensor_origin, dtype=np.float64).reshape(3)[:2]
     point_cluster = np.full(len(finite), -1, np.int64)
 
     # Ground: height of every point above its local ground plane.
     ground_model, heights = ground.fit_ground(points, config.ground)
+    clock.lap("ground")
 
     # Candidates: standing on the ground, in range, not the ego itself.
     settings = config.clustering
@@ -108,12 +113,14 @@ def propose_ego(
         labels = cluster.dbscan(xyz, settings.eps, settings.min_points)
     order, offsets = boxfit.cluster_order(labels)
     sizes = np.diff(offsets)
+    clock.lap("cluster")
     empty = _empty(point_cluster)
     if len(sizes) == 0:
         return empty
 
     # Rectangles and evidence per cluster.
     rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit)
+    clock.lap("fit")
     starts = offsets[:-1]
     sorted_heights = heights[candidates][order]
     top = np.maximum.reduceat(sorted_heights, starts)
@@ -125,6 +132,7 @@ def propose_ego(
         edge_fraction=rectangles.edge_fraction, intensity=intensity,
     )
     classes = classify.classify(features, config.classes, config.score)
+    clock.lap("classify")
 
     # Boxes: swap axes where the class says so, then grow to at least the class's typical
     # size away from the sensor (what is seen of an object is rarely all of it).
@@ -177,6 +185,7 @@ def propose_ego(
         for k in kept
     )
     scores = classes.score[kept].copy()
+    clock.lap("boxes")
     return EgoProposals(
         boxes=boxes,
         labels=tuple(classes.names[index] for index in classes.label[kept]),
@@ -278,6 +287,20 @@ def _heading_direction(yaw: np.ndarray, velocity: np.ndarray) -> np.ndarray:
     along = np.cos(forward) * np.nan_to_num(velocity[:, 0]) + np.sin(forward) * np.nan_to_num(velocity[:, 1])
     chosen = np.where(moving & (along < 0), forward + np.pi, forward)
     return np.asarray(wrap_angle(chosen), dtype=np.float64).reshape(-1)
+
+
+class _Stopwatch:
+    """Seconds per step into a dict (or nowhere)."""
+
+    def __init__(self, sink: dict[str, float] | None) -> None:
+        self.sink = sink
+        self.last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        if self.sink is not None:
+            now = time.perf_counter()
+            self.sink[step] = self.sink.get(step, 0.0) + now - self.last
+            self.last = now
 
 
 def _checked_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
