@@ -149,10 +149,13 @@ def ego_poses(log: DriveLog, config: SyncConfig | None = None) -> PoseInterpolat
 
     Raises InputError when the log has neither.
     """
-    config = config or SyncConfig()
+    return _ego_poses_and_source(log, config or SyncConfig())[0]
+
+
+def _ego_poses_and_source(log: DriveLog, config: SyncConfig) -> tuple[PoseInterpolator, str]:
     stored = log.poses()
     if stored is not None and len(stored):
-        return PoseInterpolator(stored, max_extrapolation_us=config.max_pose_extrapolation_us)
+        return PoseInterpolator(stored, max_extrapolation_us=config.max_pose_extrapolation_us), "stored"
     gnss, imu = log.gnss(), log.imu()
     if gnss is None or imu is None:
         raise InputError(f"{log.path}: poses: the log has no ego poses and no GNSS and IMU to build them from")
@@ -168,7 +171,7 @@ def ego_poses(log: DriveLog, config: SyncConfig | None = None) -> PoseInterpolat
         )
     except ValueError as error:
         raise InputError(f"{log.path}: poses from gnss/imu: {error}") from None
-    return PoseInterpolator(built, max_extrapolation_us=config.max_pose_extrapolation_us)
+    return PoseInterpolator(built, max_extrapolation_us=config.max_pose_extrapolation_us), "gnss_imu"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -195,8 +198,11 @@ class LogSync:
         if self.lidar not in log.sensors("lidar"):
             raise InputError(f"{log.path}: no LiDAR named {self.lidar!r} (the log has {', '.join(log.sensors('lidar')) or 'none'})")
         self.offsets = clock_offsets(log, config)
-        self.poses = poses or ego_poses(log, config)
-        self.pose_source = "stored" if log.poses() is not None else "gnss_imu"
+        if poses is None:
+            poses, self.pose_source = _ego_poses_and_source(log, config)
+        else:
+            self.pose_source = "given"
+        self.poses = poses
         self.sweep_us = log.timestamps(self.lidar) - self.offsets[self.lidar]
         self.streams = self._associate()
 
