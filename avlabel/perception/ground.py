@@ -117,6 +117,7 @@ def fit_ground(points: np.ndarray, config: GroundConfig, grid: PolarGrid | None 
         config.max_flatness,
         config.step_tolerance,
         config.max_slope,
+        math.cos(math.radians(config.max_bend_degrees)),
         config.ground_height_at_ego,
     )
     model = GroundModel(grid, planes, accepted)

@@ -312,6 +312,7 @@ def _ground_bins(
     max_flatness: float,
     step_tolerance: float,
     max_slope: float,
+    min_bend_cosine: float,
     ground_height_at_origin: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Region-wise ground planes over a polar grid, grown outward from the ego.
@@ -321,7 +322,8 @@ def _ground_bins(
     that overlaps b's centre angle (-1 for the first ring). bin_centres (B, 2) are the
     bins' centre points (x, y). A bin's plane is accepted only when upright, flat, and
     continuous with its inner neighbour (height at the centre within step_tolerance plus
-    max_slope times the distance); otherwise the bin inherits the inner plane.
+    max_slope times the distance, normals within arccos(min_bend_cosine)); otherwise the
+    bin inherits the inner plane.
 
     Returns planes (B, 4) [nx, ny, nz, d] and accepted (B,) bool.
     """
@@ -348,14 +350,16 @@ def _ground_bins(
         count = stop - start
         if count < min_bin_points:
             continue
-        # Seeds: points within seed_height of the mean of the lowest seed_count points,
-        # among those not far below the reference (multipath and noise below ground).
-        lowest_floor = reference_height - step_tolerance - max_slope * distance
+        # Seeds: heights measured from the reference plane (so a slope does not favour
+        # its downhill side); points within seed_height of the mean of the seed_count
+        # lowest, ignoring those far below the reference (multipath, noise).
+        lowest_floor = -step_tolerance - max_slope * distance
         kept = 0
         for slot in range(start, stop):
             point = order[slot]
-            if points[point, 2] >= lowest_floor:
-                heights[kept] = points[point, 2]
+            relative = points[point, 2] + (reference[3] + reference[0] * points[point, 0] + reference[1] * points[point, 1]) / reference[2]
+            if relative >= lowest_floor:
+                heights[kept] = relative
                 kept += 1
         if kept < min_bin_points:
             continue
@@ -365,7 +369,8 @@ def _ground_bins(
         selected = 0
         for slot in range(start, stop):
             point = order[slot]
-            if lowest_floor <= points[point, 2] <= ceiling:
+            relative = points[point, 2] + (reference[3] + reference[0] * points[point, 0] + reference[1] * points[point, 1]) / reference[2]
+            if lowest_floor <= relative <= ceiling:
                 scratch[selected] = point
                 selected += 1
         if selected < 3:
@@ -383,6 +388,9 @@ def _ground_bins(
                 break
             normal, offset, flatness = _fit_plane(points, scratch, selected, centre_x, centre_y)
         if selected < 3 or normal[2] < min_normal_z or flatness > max_flatness:  # zero normal: degenerate
+            continue
+        bend = normal[0] * reference[0] + normal[1] * reference[1] + normal[2] * reference[2]
+        if bend < min_bend_cosine:  # tilted away from the inner plane: a wall's foot, a ramp of clutter
             continue
         height = -(offset + normal[0] * centre_x + normal[1] * centre_y) / normal[2]
         if abs(height - reference_height) > step_tolerance + max_slope * distance:

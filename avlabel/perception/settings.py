@@ -24,14 +24,15 @@ class GroundConfig(_Section):
     min_sectors: int = Field(16, ge=1)
     max_sectors: int = Field(96, ge=1)
     seed_count: int = Field(12, ge=1)  # the lowest points whose mean starts the seeds
-    seed_height: float = Field(0.25, gt=0)  # seeds lie within this of that mean
-    plane_distance: float = Field(0.15, gt=0)  # points this near the plane refine it
+    seed_height: float = Field(0.15, gt=0)  # seeds lie within this of that mean
+    plane_distance: float = Field(0.1, gt=0)  # points this near the plane refine it
     iterations: int = Field(2, ge=0)
     min_bin_points: int = Field(5, ge=3)
     max_tilt_degrees: float = Field(20.0, gt=0, lt=90)  # steeper planes are walls, not ground
     max_flatness: float = Field(0.01, gt=0)  # mean squared height residual of the plane fit, m^2
     step_tolerance: float = Field(0.35, ge=0)  # height jump allowed between neighbour bins
     max_slope: float = Field(0.15, ge=0)  # plus this much per metre between bin centres
+    max_bend_degrees: float = Field(6.0, gt=0, lt=90)  # tilt allowed between neighbour planes
     ground_height_at_ego: float = 0.0  # ground z under the ego origin (ego frame)
     ground_threshold: float = Field(0.2, gt=0)  # points lower than this above the plane are ground
 
