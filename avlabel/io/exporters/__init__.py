@@ -1,0 +1,14 @@
+"""Exporters: avlabel labels (world frame) over a drive log, written in other formats.
+
+    export_kitti(labels, log, out_dir)               KITTI object folder (imports back)
+    export_nuscenes(labels, log, out_dir)            nuScenes dataroot + detection results JSON
+    export_scale(labels, log, out_dir)               Scale sensor-fusion frames + cuboids
+    export_openlabel(labels, log, out_path)          ASAM OpenLABEL 1.0.0 JSON
+
+Each returns an ExportResult (where, frames, cuboids written, cuboids skipped).
+"""
+
+from avlabel.io.exporters._common import ExportResult
+from avlabel.io.exporters.kitti import export_kitti
+
+__all__ = ["ExportResult", "export_kitti"]

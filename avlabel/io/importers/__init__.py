@@ -1,0 +1,10 @@
+"""Importers: other datasets' recordings into avlabel drive logs, truth in the world frame.
+
+    import_kitti_object(directory, out_h5)           KITTI object detection folders
+    import_kitti_raw(drive_dir, out_h5)              KITTI raw recordings (synced + rectified)
+    import_nuscenes(dataroot, out_h5, scene=...)     one nuScenes scene, through nuscenes-devkit
+"""
+
+from avlabel.io.importers.kitti_object import import_kitti_object
+
+__all__ = ["import_kitti_object"]
