@@ -77,21 +77,70 @@ class _LogRun:
     labels: Labels = field(default_factory=Labels)
     stages: list[dict[str, Any]] = field(default_factory=list)
     progress: bool = False
+    sync: Any = None  # avlabel.sync.frames.LogSync, once the sync stage ran
 
 
 # --------------------------------------------------------------------------- stages
 # Each stage takes the run state and returns a dict of figures for the manifest.
 
 
-def _stage_frames(run: _LogRun) -> dict[str, Any]:
-    """One empty label frame per sweep of the main LiDAR, on the log clock."""
-    calibration = run.log.calibrations[run.lidar]
-    stamps = calibration.to_log_time(run.log.timestamps(run.lidar))
-    run.labels = Labels(tuple(LabelFrame(int(stamp)) for stamp in stamps))
-    return {"sweeps": len(stamps)}
+def _stage_sync(run: _LogRun) -> dict[str, Any]:
+    """Tie cameras, radar, GNSS and IMU to every sweep; ego poses for de-skewing."""
+    from avlabel.sync.frames import LogSync
+
+    run.sync = LogSync(run.log, run.config.sync, lidar=run.lidar)
+    return {"report": run.sync.report()}
 
 
-STAGES: tuple[tuple[str, Callable[[_LogRun], dict[str, Any]]], ...] = (("frames", _stage_frames),)
+def _stage_propose(run: _LogRun) -> dict[str, Any]:
+    """Per sweep: de-skewed points -> ground, clusters, boxes, class, score, radar velocity."""
+    from tqdm import tqdm
+
+    from avlabel.perception.propose import propose
+
+    sync = run.sync
+    sensor_origin = run.log.calibrations[run.lidar].ego_from_sensor[:3, 3]
+    frames = []
+    skipped = 0
+    for index in tqdm(range(len(sync)), desc=f"{run.log.name}: proposals", unit="sweep", leave=False, disable=not run.progress or None):
+        frame = sync.frame(index)
+        if frame is None:  # outside the ego poses: kept as an empty, flagged frame
+            skipped += 1
+            frames.append(LabelFrame(int(sync.sweep_us[index]), (), {"skipped": "outside the ego poses"}))
+            continue
+        cuboids = propose(
+            frame.points, frame.world_from_ego, frame.timestamp_us, run.config.perception,
+            radar=_radar_for_proposals(run, frame) or None, ego_velocity=frame.ego_velocity, sensor_origin=sensor_origin,
+        )
+        frames.append(LabelFrame(frame.timestamp_us, cuboids))
+    run.labels = Labels(tuple(frames))
+    return {"sweeps": len(frames), "skipped": skipped, "proposals": run.labels.num_cuboids()}
+
+
+def _radar_for_proposals(run: _LogRun, frame: Any) -> list[tuple[Any, Any]]:
+    """Radar scans of a synced frame as the proposal step takes them: (detections (D, 5),
+    line of sight (D, 3)), ego frame at the sweep time; the line of sight starts at the
+    radar's position at its scan time, carried into the same frame."""
+    import numpy as np
+
+    from avlabel.geometry.transforms import invert_rigid
+
+    scans = []
+    ego_from_world = invert_rigid(frame.world_from_ego)
+    for sensor, matches in frame.radar.items():
+        ego_from_radar = run.log.calibrations[sensor].ego_from_sensor
+        for match in matches:
+            origin = (ego_from_world @ run.sync.poses.at(match.timestamp_us) @ ego_from_radar)[:3, 3]
+            detections = match.detections_ego.astype(np.float64)
+            rays = detections[:, :3] - origin
+            scans.append((detections, rays / np.maximum(np.linalg.norm(rays, axis=1, keepdims=True), 1e-9)))
+    return scans
+
+
+STAGES: tuple[tuple[str, Callable[[_LogRun], dict[str, Any]]], ...] = (
+    ("sync", _stage_sync),
+    ("propose", _stage_propose),
+)
 
 
 # --------------------------------------------------------------------------- one log

@@ -21,7 +21,10 @@ def test_run_writes_labels_and_manifest_per_log(tmp_path):
             assert list(labels.timestamps_us) == list(log.timestamps("lidar_top"))
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["schema"] == "avlabel.manifest/1" and manifest["log_name"] == log_path.stem
-        assert [stage["name"] for stage in manifest["stages"]][0] == "frames"
+        stages = {stage["name"]: stage for stage in manifest["stages"]}
+        assert list(stages)[:2] == ["sync", "propose"]
+        assert stages["sync"]["report"]["streams"]["camera_front"]["matched"] == 5
+        assert stages["propose"]["proposals"] == labels.num_cuboids()
         assert manifest["config"]["pipeline"]["engine"] == "local"
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["failed"] == 0
 
