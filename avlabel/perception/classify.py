@@ -63,7 +63,7 @@ class Classification:
 
 def _table(classes: dict[str, ClassConfig]) -> dict[str, np.ndarray]:
     """Class rows as (1, C) arrays, one per field."""
-    fields = next(iter(classes.values())).model_fields
+    fields = ClassConfig.model_fields
     return {name: np.array([[getattr(row, name) for row in classes.values()]], dtype=np.float64) for name in fields}
 
 
