@@ -6,5 +6,6 @@
 """
 
 from avlabel.io.importers.kitti_object import import_kitti_object
+from avlabel.io.importers.nuscenes import import_nuscenes
 
-__all__ = ["import_kitti_object"]
+__all__ = ["import_kitti_object", "import_nuscenes"]
