@@ -50,14 +50,18 @@ def cluster_order(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order.astype(np.int64), offsets
 
 
-def fit_rectangles(points: np.ndarray, order: np.ndarray, offsets: np.ndarray, config: BoxFitConfig) -> Rectangles:
+def fit_rectangles(
+    points: np.ndarray, order: np.ndarray, offsets: np.ndarray, config: BoxFitConfig, selected: np.ndarray | None = None
+) -> Rectangles:
     """Best rectangle of each cluster. points (N, >=2) ego frame; order and offsets as
-    from `cluster_order`."""
+    from `cluster_order`; clusters not `selected` (K,) bool are skipped (all-zero rows)."""
+    clusters = len(offsets) - 1
+    selected = np.ones(clusters, bool) if selected is None else np.asarray(selected, dtype=bool)
     if config.criterion not in _CRITERIA:
         raise ValueError(f"box_fit.criterion: expected one of {', '.join(_CRITERIA)}, got {config.criterion!r}")
     fitted = kernels._fit_rectangles(
         np.asarray(points), np.asarray(order, np.int64), np.asarray(offsets, np.int64),
-        np.deg2rad(config.angle_step_degrees), _CRITERIA[config.criterion], config.closeness_floor, config.max_fit_points,
+        np.deg2rad(config.angle_step_degrees), _CRITERIA[config.criterion], config.closeness_floor, config.max_fit_points, selected,
     )
     along, across, angle = fitted[:, 2], fitted[:, 3], fitted[:, 4]
     swap = across > along

@@ -527,10 +527,12 @@ def _fit_rectangles(
     criterion: int,
     closeness_floor: float,
     max_fit_points: int,
+    selected: np.ndarray,
 ) -> np.ndarray:
-    """Best bird's-eye rectangle of each cluster by search over angles in [0, pi/2).
+    """Best bird's-eye rectangle of each selected cluster by search over angles in [0, pi/2).
 
-    points (N, >=2) ego frame; cluster k holds points order[offsets[k]:offsets[k+1]].
+    points (N, >=2) ego frame; cluster k holds points order[offsets[k]:offsets[k+1]];
+    clusters with selected[k] False are skipped (their row stays zero).
     Coarse search every angle_step, then a search at a tenth of the step around the best.
     Returns (K, 6): centre x, y, extent along the angle, extent across it, the angle in
     [0, pi/2), and the fraction of points within 0.2 m of the rectangle's boundary.
@@ -549,7 +551,7 @@ def _fit_rectangles(
     for cluster in range(clusters):
         start = offsets[cluster]
         size = offsets[cluster + 1] - start
-        if size == 0:
+        if size == 0 or not selected[cluster]:
             continue
         stride = (size + max_fit_points - 1) // max_fit_points
         count = 0

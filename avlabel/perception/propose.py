@@ -118,10 +118,16 @@ def propose_ego(
     if len(sizes) == 0:
         return empty
 
-    # Rectangles and evidence per cluster.
-    rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit)
-    clock.lap("fit")
+    # Rectangles, only for clusters that could become a proposal: enough points, and an
+    # axis-aligned footprint no larger than the largest class allows.
     starts = offsets[:-1]
+    sorted_xy = xyz[order, :2]
+    spans = np.maximum.reduceat(sorted_xy, starts) - np.minimum.reduceat(sorted_xy, starts)
+    largest = max(np.hypot(row.max_length, row.max_width) for row in config.classes.values()) + config.score.size_slack
+    fewest = min(settings.min_cluster_points, config.radar.far_min_lidar_points if radar else settings.min_cluster_points)
+    worth_fitting = (sizes >= fewest) & (np.hypot(spans[:, 0], spans[:, 1]) <= largest)
+    rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit, worth_fitting)
+    clock.lap("fit")
     sorted_heights = heights[candidates][order]
     top = np.maximum.reduceat(sorted_heights, starts)
     bottom = np.minimum.reduceat(sorted_heights, starts)
@@ -159,10 +165,10 @@ def propose_ego(
     yaw = _heading_direction(yaw, velocity)
 
     # Keep: enough points (or a far cluster that radar confirms) and enough score.
-    keep = (sizes >= settings.min_cluster_points) & (classes.score >= config.min_score)
+    keep = worth_fitting & (sizes >= settings.min_cluster_points) & (classes.score >= config.min_score)
     if evidence is not None:
         rescued = (
-            (sizes >= config.radar.far_min_lidar_points) & (features.range >= config.radar.far_range)
+            worth_fitting & (sizes >= config.radar.far_min_lidar_points) & (features.range >= config.radar.far_range)
             & (evidence.detections >= 1) & ~keep
         )
         keep |= rescued
@@ -310,6 +316,8 @@ def _checked_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"points: expected shape (N, {len(POINT_FIELDS)}) with columns {POINT_FIELDS}, got {array.shape}")
     if array.dtype.kind != "f":
         raise ValueError(f"points: expected float32 rows, got dtype {array.dtype}")
+    if np.isfinite(array).all():
+        return np.ascontiguousarray(array, dtype=np.float32), np.arange(len(array))
     finite = np.isfinite(array[:, :4]).all(axis=1)
     if not finite.all():
         logger.warning("dropping %d point(s) with NaN or infinite values", int((~finite).sum()))
