@@ -35,7 +35,9 @@ class EgoProposals:
 
     boxes (K, 7) [x, y, z, l, w, h, yaw]; labels (K,) class names; scores (K,);
     num_points (K,); velocity (K, 2) m/s in ego axes (NaN unknown); attributes (K,) dicts;
-    point_cluster (N,) the proposal index of every input point (-1 none)."""
+    point_cluster (N,) the proposal index of every input point (-1 none); point_height (N,)
+    every input point's height above the local ground (NaN for dropped non-finite rows;
+    ground points are those below config.ground.ground_threshold)."""
 
     boxes: np.ndarray
     labels: tuple[str, ...]
@@ -44,6 +46,7 @@ class EgoProposals:
     velocity: np.ndarray
     attributes: tuple[dict, ...]
     point_cluster: np.ndarray
+    point_height: np.ndarray
 
 
 def propose(
@@ -88,12 +91,15 @@ def propose_ego(
     """The proposal step in the ego frame (see `propose`); ego_velocity_ego in ego axes.
     `timings`, when given, receives the seconds spent in each step."""
     clock = _Stopwatch(timings)
+    total = np.shape(points)[0] if np.ndim(points) else 0
     points, finite = _checked_points(points)
     sensor_xy = np.zeros(2) if sensor_origin is None else np.asarray(sensor_origin, dtype=np.float64).reshape(3)[:2]
-    point_cluster = np.full(len(finite), -1, np.int64)
+    point_cluster = np.full(total, -1, np.int64)
 
     # Ground: height of every point above its local ground plane.
     ground_model, heights = ground.fit_ground(points, config.ground)
+    point_height = np.full(total, np.nan)
+    point_height[finite] = heights
     clock.lap("ground")
 
     # Candidates: standing on the ground, in range, not the ego itself.
@@ -114,7 +120,7 @@ def propose_ego(
     order, offsets = boxfit.cluster_order(labels)
     sizes = np.diff(offsets)
     clock.lap("cluster")
-    empty = _empty(point_cluster)
+    empty = _empty(point_cluster, point_height)
     if len(sizes) == 0:
         return empty
 
@@ -200,6 +206,7 @@ def propose_ego(
         velocity=velocity[kept],
         attributes=attributes,
         point_cluster=point_cluster,
+        point_height=point_height,
     )
 
 
@@ -324,5 +331,5 @@ def _checked_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(array[finite], dtype=np.float32), np.flatnonzero(finite)
 
 
-def _empty(point_cluster: np.ndarray) -> EgoProposals:
-    return EgoProposals(np.zeros((0, 7)), (), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 2)), (), point_cluster)
+def _empty(point_cluster: np.ndarray, point_height: np.ndarray) -> EgoProposals:
+    return EgoProposals(np.zeros((0, 7)), (), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 2)), (), point_cluster, point_height)

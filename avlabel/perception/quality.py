@@ -9,10 +9,15 @@ is available, else from shapely polygons.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from avlabel.structs import box_corners, yaw_difference
+
+if TYPE_CHECKING:
+    from avlabel.io.logstore import DriveLog
+    from avlabel.perception.settings import PerceptionConfig
 
 
 def pairwise_bev_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -157,3 +162,85 @@ class DetectionCounts:
             if inside.any():
                 rows.append((low, float(correct[inside].mean()), int(inside.sum())))
         return rows
+
+
+@dataclass
+class LogMeasurement:
+    """Everything measured over the sweeps of one or more logs."""
+
+    detections: DetectionCounts = field(default_factory=DetectionCounts)
+    ground: GroundCounts = field(default_factory=GroundCounts)
+    seconds_per_sweep: list[float] = field(default_factory=list)
+    sweeps: int = 0
+
+
+def measure_log(
+    log: "DriveLog",
+    config: "PerceptionConfig",
+    *,
+    frames: range | list[int] | None = None,
+    measurement: LogMeasurement | None = None,
+    max_range: float = 50.0,
+    min_points: int = 20,
+    iou_threshold: float = 0.5,
+) -> LogMeasurement:
+    """Run the proposal step on sweeps of a simulated log and compare with its truth:
+    per-point ground truth (road, sidewalk, terrain) and truth cuboids of the sweep's
+    time (objects within `max_range` of the ego hit by at least `min_points` points)."""
+    import time
+
+    from avlabel.perception.propose import interpolate_pose, propose_ego
+    from avlabel.perception.radar import radar_in_ego
+
+    measurement = measurement or LogMeasurement()
+    sensor = log.lidar
+    calibration = log.calibrations[sensor]
+    ego_from_lidar = calibration.ego_from_sensor
+    poses = log.poses()
+    truth = log.truth()
+    truth_by_time = {frame.timestamp_us: frame for frame in truth.frames} if truth is not None else {}
+    radar_sensors = log.sensors("radar")
+    radar_times = {name: np.asarray(log.timestamps(name)) - log.calibrations[name].clock_offset_us for name in radar_sensors}
+    for index in frames if frames is not None else range(log.num_frames(sensor)):
+        sweep = log.sweep(index, sensor)
+        timestamp_us = int(calibration.to_log_time(sweep.timestamp_us))
+        points = sweep.points.copy()
+        points[:, :3] = (sweep.points[:, :3].astype(np.float64) @ ego_from_lidar[:3, :3].T + ego_from_lidar[:3, 3]).astype(np.float32)
+        world_from_ego, ego_velocity = interpolate_pose(poses.timestamps_us, poses.world_from_ego, timestamp_us)
+        radar = []
+        for name in radar_sensors:
+            if len(radar_times[name]):
+                nearest = int(np.argmin(np.abs(radar_times[name] - timestamp_us)))
+                if abs(int(radar_times[name][nearest]) - timestamp_us) <= 60_000:
+                    radar.append(radar_in_ego(log.radar_scan(nearest, name), log.calibrations[name]))
+        start = time.perf_counter()
+        proposals = propose_ego(
+            points, config, radar=radar or None, ego_velocity_ego=world_from_ego[:3, :3].T @ ego_velocity, sensor_origin=ego_from_lidar[:3, 3]
+        )
+        measurement.seconds_per_sweep.append(time.perf_counter() - start)
+        measurement.sweeps += 1
+        point_truth = log.point_truth(index, sensor)
+        if point_truth is not None:
+            measurement.ground.add(proposals.point_height < config.ground.ground_threshold, point_truth.is_ground())
+        frame = truth_by_time.get(timestamp_us)
+        if frame is None:
+            continue
+        # Truth into the ego frame of the sweep (proposals are compared there).
+        ego_from_world = np.linalg.inv(world_from_ego)
+        truth_boxes = np.array([cuboid.box for cuboid in frame.cuboids]).reshape(-1, 7)
+        if len(truth_boxes):
+            truth_boxes = truth_boxes.copy()
+            truth_boxes[:, :3] = truth_boxes[:, :3] @ ego_from_world[:3, :3].T + ego_from_world[:3, 3]
+            truth_boxes[:, 6] += np.arctan2(ego_from_world[1, 0], ego_from_world[0, 0])
+        truth_points = np.array([cuboid.num_points for cuboid in frame.cuboids], dtype=np.int64)
+        if point_truth is not None and len(truth_points) and not truth_points.any():
+            # No stored counts: count the points whose instance is the cuboid's track id.
+            hits = np.bincount(point_truth.instance[point_truth.instance >= 0]) if (point_truth.instance >= 0).any() else np.zeros(0, np.int64)
+            truth_points = np.array([
+                hits[int(cuboid.track_id)] if cuboid.track_id.isdigit() and int(cuboid.track_id) < len(hits) else 0 for cuboid in frame.cuboids
+            ])
+        measurement.detections.add(
+            proposals.boxes, list(proposals.labels), proposals.scores, truth_boxes, [cuboid.label for cuboid in frame.cuboids],
+            truth_points, ego_xy=np.zeros(2), max_range=max_range, min_points=min_points, iou_threshold=iou_threshold,
+        )
+    return measurement

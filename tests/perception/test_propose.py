@@ -60,6 +60,16 @@ def test_every_point_of_a_proposal_is_reported(scene):
     np.testing.assert_array_equal(np.bincount(proposals.point_cluster[proposals.point_cluster >= 0], minlength=len(proposals.boxes)), proposals.num_points)
 
 
+def test_dropped_rows_keep_the_point_arrays_aligned(scene):
+    points = scene.points.copy()
+    points[::97, 1] = np.nan
+    proposals = propose_ego(points, CONFIG)
+    assert proposals.point_cluster.shape == proposals.point_height.shape == (len(points),)
+    assert (proposals.point_cluster[::97] == -1).all() and np.isnan(proposals.point_height[::97]).all()
+    ground = proposals.point_height < CONFIG.ground.ground_threshold
+    assert 0.4 < ground.mean() < 0.8
+
+
 def test_radar_gives_velocity_and_heading(scene):
     proposals = propose_ego(scene.points, CONFIG)
     car = int(np.argmax([label == "car" for label in proposals.labels]))
