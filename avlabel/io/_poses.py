@@ -1,10 +1,11 @@
 """Ego poses at arbitrary times, for the importers and exporters.
 
 Private stand-in for `avlabel.sync.poses.PoseInterpolator` until it lands: linear in
-position, SLERP in rotation (avlabel.geometry.transforms), and *clamped* at the ends of the
-series (a file format's sensor stamps may run a few milliseconds past the last pose; holding
-the end pose there is what a dataset writer expects, extrapolating is not our call).
-A log without poses has the ego at the world origin throughout.
+position, SLERP in rotation (avlabel.geometry.transforms). Past either end of the series the
+end segment's motion is continued for up to `max_extrapolation_us` (sensor stamps of a file
+format often run a few milliseconds past the last pose: KITTI's OXTS packets are the ones
+*nearest* each scan), and the pose is held beyond that. A log without poses has the ego at
+the world origin throughout.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from avlabel.structs import PoseSeries
 
 
 class PoseTable:
-    """world_from_ego (N, 4, 4) at any log-clock times (int64 us), clamped at the ends."""
+    """world_from_ego (N, 4, 4) at any log-clock times (int64 us)."""
 
-    def __init__(self, poses: PoseSeries | None) -> None:
+    def __init__(self, poses: PoseSeries | None, *, max_extrapolation_us: int = 200_000) -> None:
+        self.max_extrapolation_us = max_extrapolation_us
         if poses is None or len(poses) == 0:
             self._stamps = np.zeros(1, dtype=np.int64)
             self._positions = np.zeros((1, 3))
@@ -35,7 +37,7 @@ class PoseTable:
         if len(stamps) == 1:
             transforms = np.repeat(make_transform(matrices_from_quaternions(self._quaternions), self._positions), len(times), axis=0)
         else:
-            clamped = np.clip(times, stamps[0], stamps[-1])
+            clamped = np.clip(times, stamps[0] - self.max_extrapolation_us, stamps[-1] + self.max_extrapolation_us)
             after = np.clip(np.searchsorted(stamps, clamped, side="right"), 1, len(stamps) - 1)
             before = after - 1
             fraction = (clamped - stamps[before]) / (stamps[after] - stamps[before])

@@ -131,3 +131,105 @@ def write_kitti_object_folder(
                 lines.append("DontCare -1 -1 -10 " + " ".join(f"{v:.2f}" for v in DONT_CARE_BOX_2D) + " -1 -1 -1 -1000 -1000 -1000 -10")
             (root / "label_2" / f"{name}.txt").write_text("\n".join(lines) + "\n")
     return root
+
+
+# --------------------------------------------------------------------------- KITTI raw
+
+RAW_ORIGIN = (49.011, 8.422, 112.0)  # lat, lon, alt of the first OXTS fix
+RAW_HEADING = 0.3  # rad from east, counter-clockwise
+RAW_SPEED = 10.0  # m/s
+RAW_START = "2011-09-26 13:02:25"
+RAW_START_US = 1317042145 * 1_000_000  # RAW_START as UTC microseconds
+RAW_OXTS_LEAD_US = 4_000  # OXTS packets come 4 ms before each scan
+RAW_CAR_WORLD = np.array([25.0, 15.0, -0.2, 4.0, 1.7, 1.5, 1.0])  # a parked car, ENU at the first fix
+
+
+def raw_world_from_imu(time_us: float) -> np.ndarray:
+    """The test drive: straight at RAW_SPEED along RAW_HEADING, level, from the first fix."""
+    travelled = RAW_SPEED * (time_us - (RAW_START_US - RAW_OXTS_LEAD_US)) * 1e-6
+    transform = np.eye(4)
+    cos, sin = np.cos(RAW_HEADING), np.sin(RAW_HEADING)
+    transform[:3, :3] = [[cos, -sin, 0], [sin, cos, 0], [0, 0, 1]]
+    transform[:3, 3] = [travelled * cos, travelled * sin, 0.0]
+    return transform
+
+
+def _stamp_text(time_us: int) -> str:
+    seconds, micro = divmod(time_us - RAW_START_US, 1_000_000)
+    return f"2011-09-26 13:02:{25 + seconds:02d}.{micro:06d}000"
+
+
+def write_kitti_raw_drive(root: Path, *, scans: int = 3, seed: int = 0, bounds: bool = True) -> Path:
+    """A KITTI raw date folder with calibration and one synced drive of `scans` frames:
+    velodyne (with timestamps_start/end), image_02, image_03, oxts and a tracklet of RAW_CAR_WORLD.
+    Returns the drive folder."""
+    import pymap3d
+
+    rng = np.random.default_rng(seed)
+    date = root / "2011_09_26"
+    drive = date / "2011_09_26_drive_0001_sync"
+    for folder in ("velodyne_points/data", "image_02/data", "image_03/data", "oxts/data"):
+        (drive / folder).mkdir(parents=True, exist_ok=True)
+    numbers = lambda values: " ".join(f"{v:.12e}" for v in np.asarray(values).ravel())  # noqa: E731
+    (date / "calib_cam_to_cam.txt").write_text(
+        "calib_time: 09-Jan-2012 13:57:47\ncorner_dist: 9.950000e-02\n"
+        f"S_rect_00: 1.242000e+03 3.750000e+02\nR_rect_00: {numbers(R0_RECT)}\nP_rect_00: {numbers(np.column_stack([P2[:, :3], np.zeros(3)]))}\n"
+        f"S_rect_02: 1.242000e+03 3.750000e+02\nP_rect_02: {numbers(P2)}\nS_rect_03: 1.242000e+03 3.750000e+02\nP_rect_03: {numbers(P3)}\n"
+    )
+    (date / "calib_velo_to_cam.txt").write_text(
+        f"calib_time: 15-Mar-2012 11:37:16\nR: {numbers(TR_VELO_TO_CAM[:, :3])}\nT: {numbers(TR_VELO_TO_CAM[:, 3])}\n"
+        "delta_f: 0.000000e+00 0.000000e+00\ndelta_c: 0.000000e+00 0.000000e+00\n"
+    )
+    (date / "calib_imu_to_velo.txt").write_text(f"calib_time: 25-May-2012 16:47:16\nR: {numbers(TR_IMU_TO_VELO[:, :3])}\nT: {numbers(TR_IMU_TO_VELO[:, 3])}\n")
+    velodyne_from_imu = np.eye(4)
+    velodyne_from_imu[:3] = TR_IMU_TO_VELO
+    scan_stamps = [RAW_START_US + 100_000 * index for index in range(scans)]
+    tracklet_poses = []
+    for index, stamp in enumerate(scan_stamps):
+        name = f"{index:010d}"
+        velodyne_from_world = velodyne_from_imu @ np.linalg.inv(raw_world_from_imu(stamp))
+        car = RAW_CAR_WORLD.copy()
+        car[:3] = velodyne_from_world[:3, :3] @ car[:3] + velodyne_from_world[:3, 3]
+        heading = velodyne_from_world[:3, :3] @ np.array([np.cos(RAW_CAR_WORLD[6]), np.sin(RAW_CAR_WORLD[6]), 0.0])
+        car[6] = np.arctan2(heading[1], heading[0])
+        tracklet_poses.append((car[0], car[1], car[2] - car[5] / 2, car[6]))
+        points = scene_points([car], rng)
+        # Four markers at azimuth 0, +90, -90 and 180 degrees for the per-point time test.
+        markers = np.array([[10, 0, 0, 1], [0, 10, 0, 1], [0, -10, 0, 1], [-10, 0.001, 0, 1]], np.float32)
+        np.concatenate([points, markers]).astype("<f4").tofile(drive / "velodyne_points" / "data" / f"{name}.bin")
+        image = render_image(points, P2, rect0_from_velodyne())
+        for camera in ("image_02", "image_03"):
+            cv2.imwrite(str(drive / camera / "data" / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        oxts_time = stamp - RAW_OXTS_LEAD_US
+        imu = raw_world_from_imu(oxts_time)
+        lat, lon, alt = pymap3d.enu2geodetic(imu[0, 3], imu[1, 3], imu[2, 3], *RAW_ORIGIN)
+        velocity = RAW_SPEED * np.array([np.sin(RAW_HEADING), np.cos(RAW_HEADING)])  # north, east
+        packet = [lat, lon, alt, 0.0, 0.0, RAW_HEADING, velocity[0], velocity[1], RAW_SPEED, 0, 0, 0.1, 0.0, 9.81, 0.1, 0, 9.81,
+                  0.01, 0.02, 0.03, 0.01, 0.02, 0.03, 0.05, 0.02, 4, 10, 5, 5, 6]
+        (drive / "oxts" / "data" / f"{name}.txt").write_text(" ".join(repr(float(v)) if i < 25 else str(int(v)) for i, v in enumerate(packet)) + "\n")
+    (drive / "velodyne_points" / "timestamps.txt").write_text("".join(_stamp_text(s) + "\n" for s in scan_stamps))
+    if bounds:
+        (drive / "velodyne_points" / "timestamps_start.txt").write_text("".join(_stamp_text(s - 50_000) + "\n" for s in scan_stamps))
+        (drive / "velodyne_points" / "timestamps_end.txt").write_text("".join(_stamp_text(s + 50_000) + "\n" for s in scan_stamps))
+    for camera in ("image_02", "image_03"):
+        (drive / camera / "timestamps.txt").write_text("".join(_stamp_text(s + 1_000) + "\n" for s in scan_stamps))
+    (drive / "oxts" / "timestamps.txt").write_text("".join(_stamp_text(s - RAW_OXTS_LEAD_US) + "\n" for s in scan_stamps))
+    poses_xml = "".join(
+        "<item class_id=\"3\" tracking_level=\"0\" version=\"2\">"
+        f"<tx>{tx!r}</tx><ty>{ty!r}</ty><tz>{tz!r}</tz><rx>0</rx><ry>0</ry><rz>{rz!r}</rz>"
+        "<state>2</state><occlusion>0</occlusion><occlusion_kf>0</occlusion_kf><truncation>0</truncation>"
+        "<amt_occlusion>-1</amt_occlusion><amt_occlusion_kf>-1</amt_occlusion_kf><amt_border_l>-1</amt_border_l>"
+        "<amt_border_r>-1</amt_border_r><amt_border_kf>-1</amt_border_kf></item>\n"
+        for tx, ty, tz, rz in tracklet_poses
+    )
+    length, width, height = RAW_CAR_WORLD[3:6]
+    (drive / "tracklet_labels.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes" ?>\n<!DOCTYPE boost_serialization>\n'
+        '<boost_serialization signature="serialization::archive" version="9">\n'
+        '<tracklets class_id="0" tracking_level="0" version="0">\n<count>1</count>\n<item_version>1</item_version>\n'
+        '<item class_id="1" tracking_level="0" version="1">\n<objectType>Car</objectType>\n'
+        f"<h>{height!r}</h>\n<w>{width!r}</w>\n<l>{length!r}</l>\n<first_frame>0</first_frame>\n"
+        f'<poses class_id="2" tracking_level="0" version="0">\n<count>{len(tracklet_poses)}</count>\n<item_version>2</item_version>\n'
+        f"{poses_xml}</poses>\n<finished>1</finished>\n</item>\n</tracklets>\n</boost_serialization>\n"
+    )
+    return drive

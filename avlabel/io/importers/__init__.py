@@ -6,6 +6,7 @@
 """
 
 from avlabel.io.importers.kitti_object import import_kitti_object
+from avlabel.io.importers.kitti_raw import import_kitti_raw
 from avlabel.io.importers.nuscenes import import_nuscenes
 
-__all__ = ["import_kitti_object", "import_nuscenes"]
+__all__ = ["import_kitti_object", "import_kitti_raw", "import_nuscenes"]

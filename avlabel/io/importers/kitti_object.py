@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -218,15 +218,8 @@ def _cuboids(directory: Path, frame: _Frame, scan: np.ndarray, camera: Calibrati
         boxes.append(box)
     if cuboids:
         counts = count_points_in_boxes(points_ego, np.stack(boxes))
-        cuboids = [_with_points(cuboid, int(count)) for cuboid, count in zip(cuboids, counts)]
+        cuboids = [replace(cuboid, num_points=int(count)) for cuboid, count in zip(cuboids, counts)]
     return cuboids
-
-
-def _with_points(cuboid: Cuboid, count: int) -> Cuboid:
-    return Cuboid(
-        id=cuboid.id, track_id=cuboid.track_id, label=cuboid.label, center=cuboid.center, size=cuboid.size, yaw=cuboid.yaw,
-        score=cuboid.score, num_points=count, source=cuboid.source, velocity=cuboid.velocity, attributes=cuboid.attributes,
-    )
 
 
 def _ignore_box(label: kitti.ObjectLabel, camera: Calibration, points_ego: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
