@@ -112,11 +112,15 @@ def propose_ego(
     )
     xyz = points[candidates, :3].astype(np.float64)
 
-    # Clusters.
+    # Clusters; those too large for any class (a car against a wall or a hedge) are
+    # clustered again with tighter radii, which only dense near points survive.
     if settings.eps_per_metre > 0:
         labels = cluster.range_adaptive_dbscan(xyz, settings.eps, settings.min_points, eps_per_metre=settings.eps_per_metre, origin=np.array([*sensor_xy, 0.0]))
     else:
         labels = cluster.dbscan(xyz, settings.eps, settings.min_points)
+    largest = max(np.hypot(row.max_length, row.max_width) for row in config.classes.values()) + config.score.size_slack
+    for tighter in settings.split_eps:
+        labels = _split_oversize(xyz, labels, largest, tighter, settings.min_points)
     order, offsets = boxfit.cluster_order(labels)
     sizes = np.diff(offsets)
     clock.lap("cluster")
@@ -129,7 +133,6 @@ def propose_ego(
     starts = offsets[:-1]
     sorted_xy = xyz[order, :2]
     spans = np.maximum.reduceat(sorted_xy, starts) - np.minimum.reduceat(sorted_xy, starts)
-    largest = max(np.hypot(row.max_length, row.max_width) for row in config.classes.values()) + config.score.size_slack
     fewest = min(settings.min_cluster_points, config.radar.far_min_lidar_points if radar else settings.min_cluster_points)
     worth_fitting = (sizes >= fewest) & (np.hypot(spans[:, 0], spans[:, 1]) <= largest)
     rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit, worth_fitting)
@@ -287,6 +290,27 @@ def interpolate_pose(stamps_us: np.ndarray, world_from_ego: np.ndarray, timestam
     pose[:3, :3] = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]]) @ nearer[:3, :3]
     velocity = (world_from_ego[upper, :3, 3] - world_from_ego[lower, :3, 3]) / (span * 1e-6)
     return pose, velocity
+
+
+def _split_oversize(xyz: np.ndarray, labels: np.ndarray, largest: float, eps: float, min_points: int) -> np.ndarray:
+    """Re-cluster, with radius `eps`, the points of clusters whose bird's-eye bounding
+    box diagonal exceeds `largest`; returns contiguous labels (N,), -1 noise."""
+    order, offsets = boxfit.cluster_order(labels)
+    if len(offsets) < 2:
+        return labels
+    starts = offsets[:-1]
+    sorted_xy = xyz[order, :2]
+    spans = np.maximum.reduceat(sorted_xy, starts) - np.minimum.reduceat(sorted_xy, starts)
+    oversize = np.flatnonzero(np.hypot(spans[:, 0], spans[:, 1]) > largest)
+    if len(oversize) == 0:
+        return labels
+    inside = np.isin(labels, oversize)
+    parts = cluster.dbscan(xyz[inside], eps, min_points)
+    labels = labels.copy()
+    labels[inside] = np.where(parts >= 0, parts + int(labels.max()) + 1, -1)
+    clustered = labels >= 0
+    _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
+    return labels
 
 
 def _heading_direction(yaw: np.ndarray, velocity: np.ndarray) -> np.ndarray:

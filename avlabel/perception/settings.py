@@ -50,6 +50,7 @@ class ClusteringConfig(_Section):
     eps: float = Field(0.5, gt=0)  # metres, at short range
     eps_per_metre: float = Field(0.0, ge=0)  # > 0: the radius grows with range
     min_points: int = Field(3, ge=1)
+    split_eps: tuple[float, ...] = (0.3,)  # tighter radii for clusters too large for any class
     max_height: float = Field(4.5, gt=0)  # points higher above ground are ignored (canopies, signs)
     min_height: float = Field(0.2, ge=0)  # lower than this above ground is left to the ground
     ego_half_length: float = Field(2.6, ge=0)  # the ego's own returns, around the ego origin
