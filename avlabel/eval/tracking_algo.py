@@ -110,77 +110,80 @@ class ClearCounts:
         return _divide(self.idtp, self.objects)
 
 
-def clear_mot(frames: Sequence[TrackingFrame], match_distance: float, *, score_threshold: float | None = None) -> ClearCounts:
+def clear_mot(
+    frames: Sequence[TrackingFrame], match_distance: float, *, score_threshold: float | None = None, details: bool = True
+) -> ClearCounts:
     """One motmetrics-equivalent CLEAR MOT run over the frames (in time order).
 
     score_threshold: predictions scoring below it are left out (None: keep all).
+    details=False skips what only the final report needs (identity, fragmentations, mostly
+    tracked/lost, per-frame status; left 0 / empty), for the AMOTA score sweep.
     """
     previous: dict[int, int] = {}  # truth track -> prediction track of its last pairing
     objects = predictions = matches = switches = false_positives = misses = 0
     distance_sum = 0.0
     pair_frames: dict[tuple[int, int], int] = {}
-    truth_frames: dict[int, int] = {}
-    tracked_frames: dict[int, int] = {}
     history: dict[int, list[int]] = {}  # truth track -> its status codes, frame by frame
     statuses = []
     match_scores: list[float] = []
     for frame in frames:
-        keep = slice(None) if score_threshold is None else frame.scores >= score_threshold
-        truth_tracks = frame.truth_tracks
-        prediction_tracks = frame.prediction_tracks[keep]
-        scores = frame.scores[keep]
-        distances = frame.distances[:, keep].copy()
-        distances[distances >= match_distance] = np.nan
-        objects += len(truth_tracks)
-        predictions += len(prediction_tracks)
-        for row, column in zip(*np.nonzero(np.isfinite(distances))):
-            key = (int(truth_tracks[row]), int(prediction_tracks[column]))
-            pair_frames[key] = pair_frames.get(key, 0) + 1
-        status = np.full(len(truth_tracks), TRACK_MISSED, dtype=np.int8)
-        truth_taken = np.zeros(len(truth_tracks), dtype=bool)
-        prediction_taken = np.zeros(len(prediction_tracks), dtype=bool)
-        matched_predictions: list[int] = []
-        if len(truth_tracks) and len(prediction_tracks):
+        if score_threshold is None:
+            prediction_tracks, scores, distances = frame.prediction_tracks, frame.scores, frame.distances
+        else:
+            keep = frame.scores >= score_threshold
+            prediction_tracks, scores, distances = frame.prediction_tracks[keep], frame.scores[keep], frame.distances[:, keep]
+        truth_list = frame.truth_tracks.tolist()
+        prediction_list = prediction_tracks.tolist()
+        within = distances < match_distance
+        objects += len(truth_list)
+        predictions += len(prediction_list)
+        if details:
+            for row, column in zip(*np.nonzero(within)):
+                key = (truth_list[row], prediction_list[column])
+                pair_frames[key] = pair_frames.get(key, 0) + 1
+        status = [TRACK_MISSED] * len(truth_list)
+        truth_taken = [False] * len(truth_list)
+        prediction_taken = [False] * len(prediction_list)
+        matched_predictions: set[int] = set()
+        if truth_list and prediction_list:
             # 1. Keep last frame's pairings that are still within reach.
-            for row, truth_track in enumerate(truth_tracks):
-                partner = previous.get(int(truth_track))
-                if partner is None:
-                    continue
-                columns = np.flatnonzero(~prediction_taken & (prediction_tracks == partner))
-                if len(columns) and np.isfinite(distances[row, columns[0]]):
-                    column = columns[0]
+            column_of = {track: column for column, track in enumerate(prediction_list)}
+            for row, truth_track in enumerate(truth_list):
+                column = column_of.get(previous.get(truth_track, -1))
+                if column is not None and not prediction_taken[column] and within[row, column]:
                     truth_taken[row] = prediction_taken[column] = True
                     status[row] = TRACK_MATCHED
                     matches += 1
                     distance_sum += distances[row, column]
-                    matched_predictions.append(column)
+                    matched_predictions.add(prediction_list[column])
             # 2. Assign the rest by minimum distance.
-            remaining = distances.copy()
-            remaining[truth_taken, :] = np.nan
-            remaining[:, prediction_taken] = np.nan
-            for row, column in zip(*min_cost_assignment(remaining)):
-                truth_track, prediction_track = int(truth_tracks[row]), int(prediction_tracks[column])
-                switched = truth_track in previous and previous[truth_track] != prediction_track
-                truth_taken[row] = prediction_taken[column] = True
-                distance_sum += remaining[row, column]
-                if switched:
-                    switches += 1
-                    status[row] = TRACK_SWITCHED
-                else:
-                    matches += 1
-                    status[row] = TRACK_MATCHED
-                    matched_predictions.append(column)
-                previous[truth_track] = prediction_track
-        misses += int((~truth_taken).sum())
-        false_positives += int((~prediction_taken).sum())
-        matched_set = set(int(prediction_tracks[column]) for column in matched_predictions)
-        match_scores.extend(float(score) for track, score in zip(prediction_tracks, scores) if int(track) in matched_set)
-        for truth_track, code in zip(truth_tracks, status):
-            truth_frames[int(truth_track)] = truth_frames.get(int(truth_track), 0) + 1
-            tracked_frames[int(truth_track)] = tracked_frames.get(int(truth_track), 0) + (code != TRACK_MISSED)
-            history.setdefault(int(truth_track), []).append(int(code))
-        statuses.append(status)
-    ratios = np.array([tracked_frames[track] / count for track, count in truth_frames.items()])
+            free_rows = [row for row, taken in enumerate(truth_taken) if not taken]
+            free_columns = [column for column, taken in enumerate(prediction_taken) if not taken]
+            if free_rows and free_columns and within[np.ix_(free_rows, free_columns)].any():
+                remaining = np.where(within, distances, np.nan)
+                remaining[np.array(truth_taken), :] = np.nan
+                remaining[:, np.array(prediction_taken)] = np.nan
+                for row, column in zip(*min_cost_assignment(remaining)):
+                    truth_track, prediction_track = truth_list[row], prediction_list[column]
+                    truth_taken[row] = prediction_taken[column] = True
+                    distance_sum += remaining[row, column]
+                    if truth_track in previous and previous[truth_track] != prediction_track:
+                        switches += 1
+                        status[row] = TRACK_SWITCHED
+                    else:
+                        matches += 1
+                        status[row] = TRACK_MATCHED
+                        matched_predictions.add(prediction_track)
+                    previous[truth_track] = prediction_track
+        misses += truth_taken.count(False)
+        false_positives += prediction_taken.count(False)
+        if matched_predictions:
+            match_scores.extend(score for track, score in zip(prediction_list, scores.tolist()) if track in matched_predictions)
+        if details:
+            for truth_track, code in zip(truth_list, status):
+                history.setdefault(truth_track, []).append(code)
+            statuses.append(np.array(status, dtype=np.int8))
+    ratios = np.array([sum(code != TRACK_MISSED for code in codes) / len(codes) for codes in history.values()])
     return ClearCounts(
         objects=objects,
         predictions=predictions,
@@ -384,7 +387,8 @@ def amota(
     if truth_count == 0:
         nan = np.full(recall_thresholds, np.nan)
         return AmotaResult(float("nan"), float("nan"), nan, nan, nan)
-    thresholds = _score_thresholds(clear_mot(frames, match_distance).match_scores, truth_count, recall_thresholds, min_recall)
+    first_run = clear_mot(frames, match_distance, details=False)
+    thresholds = _score_thresholds(first_run.match_scores, truth_count, recall_thresholds, min_recall)
     motar = np.full(recall_thresholds, np.nan)
     motp = np.full(recall_thresholds, np.nan)
     computed: dict[float, tuple[float, float]] = {}
@@ -392,7 +396,7 @@ def amota(
         if np.isnan(threshold):
             continue
         if threshold not in computed:
-            counts = clear_mot(frames, match_distance, score_threshold=threshold)
+            counts = clear_mot(frames, match_distance, score_threshold=threshold, details=False)
             computed[threshold] = (_motar(counts), counts.motp)
         motar[index], motp[index] = computed[threshold]
     if not computed:
