@@ -133,6 +133,38 @@ def _cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from avlabel.io import importers
+
+    if args.format == "kitti-object":
+        path = importers.import_kitti_object(args.source, args.out, progress=True)
+    elif args.format == "kitti-raw":
+        path = importers.import_kitti_raw(args.source, args.out, progress=True)
+    else:
+        path = importers.import_nuscenes(args.source, args.out, version=args.version, scene=args.scene, progress=True)
+    _print_summary(path)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from avlabel.io import exporters
+    from avlabel.io.labels_file import read_labels
+    from avlabel.io.logstore import DriveLog
+
+    labels = read_labels(args.labels)
+    with DriveLog(args.log) as log:
+        if args.format == "nuscenes":
+            result = exporters.export_nuscenes(labels, log, args.out, version=args.version)
+        else:
+            exporter = {"kitti": exporters.export_kitti, "scale": exporters.export_scale, "openlabel": exporters.export_openlabel}[args.format]
+            result = exporter(labels, log, args.out)
+    skipped = f" ({result.skipped} the format cannot hold were left out)" if result.skipped else ""
+    print(f"wrote {result.path}: {args.format}, {result.frames} frames, {result.cuboids} cuboids{skipped}")
+    for note in result.notes:
+        print(f"  {note}")
+    return 0
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -220,6 +252,27 @@ def build_parser() -> argparse.ArgumentParser:
     project.add_argument("--labels", help="labels file to draw (default: the log's truth, if any)")
     project.add_argument("--lidar", help="LiDAR whose sweeps are counted (default: the log's first)")
     project.add_argument("--config", help="config TOML (default configs/default.toml)")
+
+    importing = command("import", _cmd_import, "import a dataset's recording as a drive log (truth in the world frame)")
+    import_formats = importing.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    kitti_object = import_formats.add_parser("kitti-object", help="KITTI object folder: velodyne/, calib/, image_2/, label_2/")
+    kitti_object.add_argument("source", metavar="DIR")
+    kitti_object.add_argument("out", metavar="OUT.h5")
+    kitti_raw = import_formats.add_parser("kitti-raw", help="KITTI raw drive folder (*_sync): velodyne_points, image_0x, oxts, calib files")
+    kitti_raw.add_argument("source", metavar="DRIVE_DIR")
+    kitti_raw.add_argument("out", metavar="OUT.h5")
+    nuscenes = import_formats.add_parser("nuscenes", help="one nuScenes scene, through nuscenes-devkit")
+    nuscenes.add_argument("source", metavar="DATAROOT")
+    nuscenes.add_argument("out", metavar="OUT.h5")
+    nuscenes.add_argument("--version", default="v1.0-mini", help="table folder under DATAROOT (default v1.0-mini)")
+    nuscenes.add_argument("--scene", required=True, help="scene name, e.g. scene-0061")
+
+    export = command("export", _cmd_export, "write labels over a drive log in another format")
+    export.add_argument("format", choices=("kitti", "nuscenes", "scale", "openlabel"))
+    export.add_argument("labels", metavar="LABELS", help="labels file (avlabel.labels/1)")
+    export.add_argument("log", metavar="LOG.h5")
+    export.add_argument("out", metavar="OUT", help="output folder (an OpenLABEL .json file for openlabel)")
+    export.add_argument("--version", default="v1.0-mini", help="nuScenes table folder name (default v1.0-mini)")
     return parser
 
 
