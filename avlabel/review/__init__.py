@@ -36,7 +36,8 @@ from avlabel.review.operations import (
     operation_to_document,
 )
 from avlabel.review.queue import QueueItem, QueueSettings, ReviewProgress, review_progress, review_queue
-from avlabel.review.session import ReviewSession, empty_labels, fresh_track_id, points_in_box
+from avlabel.review.fitting import fit_box_to_points, points_in_box
+from avlabel.review.session import ReviewSession, empty_labels, fresh_track_id
 
 __all__ = [
     "AUDIT_ATTRIBUTES", "OPERATION_TYPES", "REVIEW_STATES", "AcceptProposal", "AnnotatorSummary", "CreateCuboid",
@@ -44,6 +45,6 @@ __all__ = [
     "MarkKeyframe", "MergeTracks", "MoveCuboid", "Operation", "QueueItem", "QueueSettings", "RejectProposal",
     "Relabel", "ResizeCuboid", "ReviewError", "ReviewProgress", "ReviewSession", "RotateCuboid", "Select", "SetBox",
     "SetTrackSize", "SplitTrack", "annotator_summaries", "apply_operation", "default_box_at", "default_journal_path",
-    "empty_labels", "fresh_track_id", "interpolate_path", "operation_from_document", "operation_to_document",
+    "empty_labels", "fit_box_to_points", "fresh_track_id", "interpolate_path", "operation_from_document", "operation_to_document",
     "plan_keyframes", "points_in_box", "read_journal", "review_progress", "review_queue",
 ]

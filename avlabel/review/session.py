@@ -33,6 +33,7 @@ import numpy as np
 from avlabel.io.labels_file import labels_from_document, labels_to_document, read_labels, write_labels
 from avlabel.review import audit
 from avlabel.review.edits import EditContext, EditResult, ReviewError, apply_operation, find_cuboid
+from avlabel.review.fitting import fit_box_to_points, points_in_box, selection_box
 from avlabel.review.journal import (
     JournalContents,
     JournalError,
@@ -55,10 +56,13 @@ from avlabel.structs import LABELS_SCHEMA, Cuboid, LabelFrame, Labels, wrap_angl
 
 logger = logging.getLogger(__name__)
 
-# World-frame points (N, 3) float of the frame at a timestamp_us; supplied by the viewer.
+# World-frame points (N, >=3) of the frame at a timestamp_us; supplied by the viewer.
 PointsProvider = Callable[[int], np.ndarray]
-# Fits a box (7,) to world points (N, 3) given the current box (7,) as a hint.
-BoxFitter = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# World-frame (x, y) of the LiDAR at a timestamp_us, so a fit can tell the seen side.
+SensorProvider = Callable[[int], np.ndarray]
+# Fits a box (7,) to an object's world points (N, 3): fitter(points, hint box (7,), label,
+# sensor_xy (2,) or None). Default: avlabel.review.fitting.fit_box_to_points.
+BoxFitter = Callable[[np.ndarray, np.ndarray, str, np.ndarray | None], np.ndarray]
 
 UNDO_LIMIT = 1000
 
@@ -84,6 +88,7 @@ class ReviewSession:
         annotator: str,
         *,
         points: PointsProvider | None,
+        sensor: SensorProvider | None,
         fitter: BoxFitter | None,
         clock: Callable[[], datetime.datetime],
     ) -> None:
@@ -95,7 +100,8 @@ class ReviewSession:
         self._labels = labels
         self._journal = journal
         self._points = points
-        self._fitter = fitter
+        self._sensor = sensor
+        self._fitter = fitter or fit_box_to_points
         self._clock = clock
         self._undo: list[_Step] = []
         self._redo: list[_Step] = []
@@ -112,6 +118,7 @@ class ReviewSession:
         *,
         annotator: str,
         points: PointsProvider | None = None,
+        sensor: SensorProvider | None = None,
         fitter: BoxFitter | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
     ) -> "ReviewSession":
@@ -120,8 +127,9 @@ class ReviewSession:
         journal_path defaults to the file beside the labels (labels.journal.jsonl). A journal
         that belongs to another version of the labels (neither its id nor its starting hash
         matches) is moved aside with a warning, never replayed.
-        points: world points of a frame, for FitBoxToPoints; fitter: the box fitter to use
-        (default: the proposal stage's).
+        points: world points of a frame, for FitBoxToPoints; sensor: the LiDAR's world
+        (x, y) at a frame (the fit then completes partly seen objects away from it);
+        fitter: the box fitter (default: the proposal stage's, see avlabel.review.fitting).
         """
         if not isinstance(annotator, str) or not annotator.strip():
             raise ValueError("annotator: give the annotator's name (every edit is recorded under it)")
@@ -141,7 +149,7 @@ class ReviewSession:
             journal = JournalWriter.create(journal_path, labels_path=labels_path, time=audit.format_time(clock()))
         else:
             journal = JournalWriter.resume(journal_path, contents)
-        session = cls(labels_path, labels, journal, annotator.strip(), points=points, fitter=fitter, clock=clock)
+        session = cls(labels_path, labels, journal, annotator.strip(), points=points, sensor=sensor, fitter=fitter, clock=clock)
         for entry in to_replay:
             try:
                 session._replay(entry)
@@ -326,20 +334,22 @@ class ReviewSession:
         if self._points is None:
             raise ReviewError("fitting a box needs the log's points: open the session with points=... (the viewer does)")
         cuboid = find_cuboid(self._labels, operation.timestamp_us, operation.track_id)
-        points = np.asarray(self._points(operation.timestamp_us), dtype=np.float64)[:, :3]
-        grown = cuboid.box.copy()
-        grown[3:6] += 2 * operation.margin
-        inside = points[points_in_box(points, grown)]
+        points = np.asarray(self._points(operation.timestamp_us))
+        inside = points[points_in_box(points, selection_box(cuboid.box, operation.margin)), :3]
         if len(inside) < 3:
             raise ReviewError(
                 f"only {len(inside)} LiDAR point(s) within {operation.margin} m of track {operation.track_id!r}'s box: "
                 "move the box onto the object first, or set the box by hand"
             )
-        fitter = self._fitter or default_fitter()
-        box = np.asarray(fitter(inside, cuboid.box), dtype=np.float64).copy()
+        sensor_xy = None if self._sensor is None else np.asarray(self._sensor(operation.timestamp_us), dtype=np.float64)[:2]
+        try:
+            box = np.asarray(self._fitter(inside, cuboid.box, cuboid.label, sensor_xy), dtype=np.float64).copy()
+        except ValueError as error:
+            raise ReviewError(f"fitting track {operation.track_id!r} at {operation.timestamp_us} us failed: {error}") from None
         if abs(wrap_angle(box[6] - cuboid.yaw)) > np.pi / 2:  # a fit cannot tell front from back: keep the heading
             box[6] = wrap_angle(box[6] + np.pi)
-        return replace(operation, box=tuple(float(value) for value in box), num_points=int(np.count_nonzero(points_in_box(points, box))))
+        counted = int(np.count_nonzero(points_in_box(points, selection_box(box, 0.0))))
+        return replace(operation, box=tuple(float(value) for value in box), num_points=counted)
 
     def _replay(self, entry: dict[str, Any]) -> None:
         """Re-do one journal entry with its original annotator and time."""
@@ -357,21 +367,6 @@ class ReviewSession:
         if stack_from:
             stack_to.append(stack_from.pop())
         self._labels = target
-
-
-def points_in_box(points: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """(N,) bool: which world points (N, 3) lie inside box (7,) [x, y, z, l, w, h, yaw]."""
-    points = np.asarray(points, dtype=np.float64)
-    offset = points[:, :3] - box[:3]
-    cos, sin = np.cos(box[6]), np.sin(box[6])
-    along = offset[:, 0] * cos + offset[:, 1] * sin
-    across = -offset[:, 0] * sin + offset[:, 1] * cos
-    return (np.abs(along) <= box[3] / 2) & (np.abs(across) <= box[4] / 2) & (np.abs(offset[:, 2]) <= box[5] / 2)
-
-
-def default_fitter() -> BoxFitter:
-    """The proposal stage's box fitter, as `fitter(points (N, 3), hint_box (7,)) -> box (7,)`."""
-    raise ReviewError("no box fitter is available yet: pass fitter=... to ReviewSession.open")
 
 
 def fresh_track_id(labels: Labels) -> str:

@@ -99,18 +99,23 @@ def test_fit_box_to_points_uses_the_points_inside_and_keeps_the_heading(session:
     clutter = rng.uniform(-40, 40, (500, 3)) + [60, 60, 0]
     seen = {}
 
-    def fitter(points: np.ndarray, hint: np.ndarray) -> np.ndarray:
+    def fitter(points: np.ndarray, hint: np.ndarray, label: str, sensor_xy) -> np.ndarray:
         seen["count"] = len(points)
+        seen["label"], seen["sensor"] = label, sensor_xy
         center = (points.max(axis=0) + points.min(axis=0)) / 2
         return np.array([*center, 4.2, 1.8, 1.5, 0.05 + np.pi])  # a fitter that returns the box facing backwards
 
-    fitting = ReviewSession.open(session.labels_path, annotator="alice", points=lambda stamp: np.vstack([car, clutter]), fitter=fitter, clock=FakeClock())
+    fitting = ReviewSession.open(
+        session.labels_path, annotator="alice", points=lambda stamp: np.vstack([car, clutter]), sensor=lambda stamp: np.array([-5.0, 1.0, 1.8]),
+        fitter=fitter, clock=FakeClock(),
+    )
     result = fitting.apply(FitBoxToPoints(T[3], "1", margin=0.5))
     cuboid = fitting.cuboid(T[3], "1")
-    assert seen["count"] == 400
-    np.testing.assert_allclose(cuboid.center, true_box[:3], atol=0.05)
+    assert seen["count"] == np.count_nonzero(car[:, 2] - 0.0 >= 0.2)  # the points above the ground clearance
+    assert seen["label"] == "car" and seen["sensor"].tolist() == [-5.0, 1.0]
+    np.testing.assert_allclose(cuboid.center[:2], true_box[:2], atol=0.05)
     assert cuboid.yaw == pytest.approx(0.05)  # kept facing the way the annotator's box faced
-    assert cuboid.num_points >= 390  # the points inside the fitted box
+    assert cuboid.num_points >= 300  # the points inside the fitted box (above the ground clearance)
     assert result.cuboids == ((T[3], "1"),)
     fitting.close()
     with pytest.raises(ReviewError, match="needs the log's points"):
@@ -120,10 +125,40 @@ def test_fit_box_to_points_uses_the_points_inside_and_keeps_the_heading(session:
 
 
 def test_fit_box_refuses_an_empty_box(session: ReviewSession) -> None:
-    fitting = ReviewSession.open(session.labels_path, annotator="alice", points=lambda stamp: np.zeros((0, 3)), fitter=lambda p, h: h)
+    fitting = ReviewSession.open(session.labels_path, annotator="alice", points=lambda stamp: np.zeros((0, 3)))
     with pytest.raises(ReviewError, match="only 0 LiDAR point"):
         fitting.apply(FitBoxToPoints(T[3], "1"))
     fitting.close()
+
+
+def test_fit_box_with_the_proposal_stage_fitter(session: ReviewSession) -> None:
+    """The default fitter: an L of points (the two sides the LiDAR saw) of a 4.4 x 1.8 m car,
+    an annotator's box 0.3 m and 0.1 rad off; the fit snaps onto the visible sides."""
+    rng = np.random.default_rng(0)
+    yaw, length, width = 0.3, 4.4, 1.8
+    side = np.column_stack([rng.uniform(-0.5, 0.5, 300) * length, np.full(300, -width / 2)])
+    rear = np.column_stack([np.full(120, -length / 2), rng.uniform(-0.5, 0.5, 120) * width])
+    rotation = np.array([[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]])
+    xy = np.vstack([side, rear]) @ rotation.T + [4.0, 0.5]
+    ground = np.column_stack([rng.uniform(0, 8, (300, 2)) - [0, 3], np.zeros(300)])
+    points = np.vstack([np.column_stack([xy, rng.uniform(0.3, 1.5, len(xy))]), ground])
+    sensor = np.array([-8.0, -6.0, 1.8])  # behind and to the right: sees the rear and the right side
+    fitting = ReviewSession.open(session.labels_path, annotator="alice", points=lambda stamp: points, sensor=lambda stamp: sensor)
+    fitting.apply(SetBox(T[4], "1", (4.2, 0.7, 0.8, 4.5, 1.9, 1.6, 0.2)))
+    fitting.apply(FitBoxToPoints(T[4], "1"))
+    box = fitting.cuboid(T[4], "1").box
+    fitting.close()
+    rotation_back = rotation.T
+    rear_right = rotation_back @ (box[:2] - [4.0, 0.5]) - [box[3] / 2, box[4] / 2]  # the seen corner, in the car's frame
+    np.testing.assert_allclose(rear_right, [-length / 2, -width / 2], atol=0.08)
+    assert abs(box[6] - yaw) < np.radians(2)
+    assert box[3] >= 4.4 - 0.05 and box[4] >= 1.8 - 0.05  # never smaller than what was seen
+    assert box[2] - box[5] / 2 == pytest.approx(0.0)  # still standing where the annotator put it
+    assert box[2] + box[5] / 2 == pytest.approx(_highest_point_above_clearance(points, box), abs=1e-9)
+
+
+def _highest_point_above_clearance(points: np.ndarray, box: np.ndarray) -> float:
+    return float(points[points[:, 2] > 0.2, 2].max())
 
 
 def test_create_a_new_track_and_extend_an_existing_one(session: ReviewSession) -> None:
