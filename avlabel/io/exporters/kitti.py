@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from avlabel.geometry.transforms import invert_rigid, transform_points
-from avlabel.io._poses import PoseTable, points_at_reference_time
+from avlabel.io._poses import PoseTable, points_at_time
 from avlabel.io.atomic import atomic_path
 from avlabel.io.errors import InputError
 from avlabel.io.exporters._common import ExportResult, check_frames, exported_image, frame_names, front_camera, is_ignore, log_times, nearest_index
@@ -76,8 +76,8 @@ def export_kitti(labels: Labels, log: DriveLog, out_dir: str | os.PathLike[str])
         frame_time = frame.timestamp_us
         # Points, de-skewed to the frame time.
         sweep = log.sweep(int(sweep_index), lidar)
-        point_times = lidar_calibration.to_log_time(sweep.point_times_us())
-        xyz = points_at_reference_time(sweep.xyz, point_times, frame_time, poses, lidar_calibration.ego_from_sensor)
+        sweep_time = int(lidar_calibration.to_log_time(sweep.timestamp_us))
+        xyz = points_at_time(sweep.points, sweep_time, frame_time, poses, lidar_calibration.ego_from_sensor)
         kitti.write_velodyne(out_dir / "velodyne" / f"{name}.bin", np.column_stack([xyz, sweep.points[:, 3]]))
         image_index = nearest_index(camera_stamps, frame_time)
         with atomic_path(out_dir / "image_2" / f"{name}.png") as temporary:

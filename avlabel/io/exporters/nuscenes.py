@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from avlabel.geometry.transforms import invert_rigid, quaternion_from_matrix, rotation_about_z
-from avlabel.io._poses import PoseTable, points_at_reference_time
+from avlabel.io._poses import PoseTable, points_at_time
 from avlabel.io.atomic import atomic_path, write_text
 from avlabel.io.exporters._common import ExportResult, check_frames, encode_image, exported_image, is_ignore, log_times
 from avlabel.io.formats import nuscenes as formats
@@ -154,7 +154,7 @@ def _sensor_data(
         height = width = 0
         if calibration.kind == "lidar":
             sweep = log.sweep(index, sensor)
-            xyz = points_at_reference_time(sweep.xyz, calibration.to_log_time(sweep.point_times_us()), stamp, poses, calibration.ego_from_sensor)
+            xyz = points_at_time(sweep.points, stamp, stamp, poses, calibration.ego_from_sensor)
             formats.write_lidar_bin(path, np.column_stack([xyz, sweep.points[:, 3], sweep.points[:, 5]]))
         elif calibration.kind == "radar":
             formats.write_radar_pcd(path, _radar_rows(log.radar_scan(index, sensor).detections, calibration.ego_from_sensor, poses, stamp))

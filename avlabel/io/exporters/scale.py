@@ -73,7 +73,7 @@ def export_scale(labels: Labels, log: DriveLog, out_dir: str | os.PathLike[str])
     for frame, name, sweep_index in zip(labels.frames, names, sweep_indices):
         sweep = log.sweep(int(sweep_index), lidar)
         point_times = lidar_calibration.to_log_time(sweep.point_times_us())
-        world = points_in_world(sweep.xyz, point_times, poses, lidar_calibration.ego_from_sensor)
+        world = points_in_world(sweep.points, int(lidar_calibration.to_log_time(sweep.timestamp_us)), poses, lidar_calibration.ego_from_sensor)
         intensity = sweep.points[:, 3].astype(np.float64)
         if len(intensity) and intensity.max() > 1.0:
             intensity = intensity / 255.0
