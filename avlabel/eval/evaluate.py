@@ -414,12 +414,25 @@ def _worst_cases(
         cases.append(_case("localisation", truth, predictions, frames, matched_truth, prediction, float(offset), f"centre off by {offset:.2f} m"))
     for prediction, _, _ in false_positives:
         score = float(predictions.scores[prediction])
-        cases.append(_case("false_positive", truth, predictions, frames, None, prediction, score, f"unmatched, score {score:.2f}"))
+        text = f"unmatched {predictions.labels[prediction]}, score {score:.2f}; {_nearest(predictions.boxes[prediction], truth, predictions.frame[prediction], 'truth')}"
+        cases.append(_case("false_positive", truth, predictions, frames, None, prediction, score, text))
     for row in misses:
         ego = float(truth.ego_distance[row])
-        text = f"missed, {ego:.1f} m from the ego" if np.isfinite(ego) else "missed"
+        where = f", {ego:.1f} m from the ego" if np.isfinite(ego) else ""
+        text = f"missed{where}; {_nearest(truth.boxes[row], predictions, truth.frame[row], 'label')}"
         cases.append(_case("miss", truth, predictions, frames, int(row), None, ego, text))
     return tuple(cases)
+
+
+def _nearest(box: np.ndarray, table: BoxTable, frame: int, name: str) -> str:
+    """'nearest truth: car 0.08 m away' among the other side's boxes of the frame (don't-care aside)."""
+    rows = np.arange(table.frame_offsets[frame], table.frame_offsets[frame + 1])
+    rows = rows[~table.ignore[rows]] if name == "truth" else rows
+    if len(rows) == 0:
+        return f"no {name} in the frame"
+    distances = np.hypot(table.boxes[rows, 0] - box[0], table.boxes[rows, 1] - box[1])
+    nearest = int(np.argmin(distances))
+    return f"nearest {name}: {table.labels[rows[nearest]]} {distances[nearest]:.2f} m away"
 
 
 def _case(
