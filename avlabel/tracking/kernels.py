@@ -1,0 +1,150 @@
+"""Numba kernels of the tracking stage. Private: arrays and scalars in, arrays out.
+
+`smoothing.smooth` checks and prepares the inputs; nothing here validates anything.
+State and measurement layouts are those of `avlabel.tracking.motion`:
+
+    state        [x, y, z, yaw, vx, vy, yaw_rate]        (7,)
+    measurement  [x, y, z, yaw, vx, vy]                  (6,), NaN = not measured
+
+Measurement noise is diagonal, so an update is a sequence of scalar updates, one per
+measured component (exactly the joint update, without a matrix inverse).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_JIT = {"cache": True, "nogil": True}
+_STATE = 7
+_MEASURED = 6
+
+
+@njit(**_JIT)
+def _predict(mean: np.ndarray, covariance: np.ndarray, dt: float, acceleration: float, yaw_acceleration: float, vertical: float) -> None:
+    """In place: constant velocity in x, y, constant yaw rate, random-walk z, over `dt` s."""
+    # mean <- F mean
+    mean[0] += dt * mean[4]
+    mean[1] += dt * mean[5]
+    mean[3] += dt * mean[6]
+    # covariance <- F P F^T: add dt * column j to column i, then the same for rows.
+    for position, velocity in ((0, 4), (1, 5), (3, 6)):
+        for row in range(_STATE):
+            covariance[row, position] += dt * covariance[row, velocity]
+        for column in range(_STATE):
+            covariance[position, column] += dt * covariance[velocity, column]
+    # + Q, white acceleration
+    step = abs(dt)
+    quarter, half, square = step**4 / 4.0, step**3 / 2.0, step**2
+    for position, velocity, spectral in ((0, 4, acceleration), (1, 5, acceleration), (3, 6, yaw_acceleration)):
+        variance = spectral * spectral
+        covariance[position, position] += quarter * variance
+        covariance[position, velocity] += half * variance
+        covariance[velocity, position] += half * variance
+        covariance[velocity, velocity] += square * variance
+    covariance[2, 2] += vertical * vertical * step
+
+
+@njit(**_JIT)
+def _update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, noise_std: np.ndarray, gain: np.ndarray) -> None:
+    """In place: sequential scalar updates with each finite component. gain: (7,) scratch."""
+    for component in range(_MEASURED):
+        value = measurement[component]
+        if not math.isfinite(value):
+            continue
+        innovation_variance = covariance[component, component] + noise_std[component] ** 2
+        innovation = value - mean[component]
+        for row in range(_STATE):
+            gain[row] = covariance[row, component] / innovation_variance
+        for row in range(_STATE):
+            mean[row] += gain[row] * innovation
+        for row in range(_STATE):
+            for column in range(_STATE):
+                covariance[row, column] -= gain[row] * gain[column] * innovation_variance
+    # Keep the covariance symmetric against round-off.
+    for row in range(_STATE):
+        for column in range(row + 1, _STATE):
+            average = 0.5 * (covariance[row, column] + covariance[column, row])
+            covariance[row, column] = average
+            covariance[column, row] = average
+
+
+@njit(**_JIT)
+def _filter_and_smooth(
+    steps_s: np.ndarray,
+    observation_at: np.ndarray,
+    measurements: np.ndarray,
+    noise_std: np.ndarray,
+    initial_mean: np.ndarray,
+    initial_covariance: np.ndarray,
+    acceleration: float,
+    yaw_acceleration: float,
+    vertical: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kalman filter forward over T steps at times steps_s (T,), then Rauch-Tung-Striebel back.
+
+    observation_at: (T,) index into measurements (K, 6) / noise_std (K, 6) per step, -1 none.
+    The first step must be observed; its measurement is already in the initial state.
+    Returns smoothed means (T, 7), covariances (T, 7, 7) and the aligned measurements
+    (T, 6) (yaw moved by multiples of pi next to the prediction; NaN rows where unobserved).
+    """
+    count = steps_s.shape[0]
+    predicted_means = np.empty((count, _STATE))
+    predicted_covariances = np.empty((count, _STATE, _STATE))
+    means = np.empty((count, _STATE))
+    covariances = np.empty((count, _STATE, _STATE))
+    aligned = np.full((count, _MEASURED), np.nan)
+    gain = np.empty(_STATE)
+    mean = initial_mean.copy()
+    covariance = initial_covariance.copy()
+
+    # Forward: predict, align the yaw's pi ambiguity to the prediction, update.
+    for step in range(count):
+        if step > 0:
+            _predict(mean, covariance, steps_s[step] - steps_s[step - 1], acceleration, yaw_acceleration, vertical)
+        predicted_means[step] = mean
+        predicted_covariances[step] = covariance
+        observation = observation_at[step]
+        if observation >= 0:
+            measurement = measurements[observation].copy()
+            measurement[3] += math.pi * np.round((mean[3] - measurement[3]) / math.pi)
+            aligned[step] = measurement
+            if step > 0:
+                _update(mean, covariance, measurement, noise_std[observation], gain)
+        means[step] = mean
+        covariances[step] = covariance
+
+    # Backward: G = P_filtered F^T P_predicted^-1, then correct with the next smoothed step.
+    transition = np.eye(_STATE)
+    for step in range(count - 2, -1, -1):
+        dt = steps_s[step + 1] - steps_s[step]
+        transition[0, 4] = dt
+        transition[1, 5] = dt
+        transition[3, 6] = dt
+        smoother_gain = np.linalg.solve(predicted_covariances[step + 1], transition @ covariances[step]).T
+        means[step] = means[step] + smoother_gain @ (means[step + 1] - predicted_means[step + 1])
+        covariances[step] = covariances[step] + smoother_gain @ (covariances[step + 1] - predicted_covariances[step + 1]) @ smoother_gain.T
+    return means, covariances, aligned
+
+
+@njit(**_JIT)
+def _predict_many(
+    means: np.ndarray, covariances: np.ndarray, dts: np.ndarray, accelerations: np.ndarray, yaw_accelerations: np.ndarray, verticals: np.ndarray
+) -> None:
+    """In place: predict K tracks, means (K, 7) and covariances (K, 7, 7), each over dts[k] s
+    with its own process noise (K,) values."""
+    for track in range(means.shape[0]):
+        _predict(means[track], covariances[track], dts[track], accelerations[track], yaw_accelerations[track], verticals[track])
+
+
+@njit(**_JIT)
+def _update_many(means: np.ndarray, covariances: np.ndarray, measurements: np.ndarray, noise_std: np.ndarray) -> None:
+    """In place: update K tracks (K, 7), (K, 7, 7) each with its measurement (K, 6) and noise
+    (K, 6); every measured yaw is first moved by multiples of pi next to its track's yaw."""
+    gain = np.empty(_STATE)
+    for track in range(means.shape[0]):
+        measurement = measurements[track].copy()
+        measurement[3] += math.pi * np.round((means[track, 3] - measurement[3]) / math.pi)
+        _update(means[track], covariances[track], measurement, noise_std[track], gain)
