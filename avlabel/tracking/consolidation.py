@@ -1,0 +1,190 @@
+"""Track consolidation: from a track's detections to its final boxes, using the whole track.
+
+Per track, in order:
+
+1. class: the score-weighted vote of its detections;
+2. evidence: a track score from its detections' scores and how many there are; too
+   short or too weak tracks are dropped, weak ones kept but flagged for review;
+3. one size per rigid object: a weighted quantile of the sizes seen in its
+   best-observed frames (most LiDAR points), since partial views only under-estimate
+   (`shape.py`);
+4. partial views re-centred: a box fitted to the visible faces of an object is short on
+   the far side, so its centre is moved away from the ego until the box has the track's
+   size with its visible faces kept where they were (`shape.py`);
+5. smoothing (Kalman forward, Rauch-Tung-Striebel backward, `smoothing.py`);
+6. parked objects (slow and not going anywhere) get one fixed pose in the world;
+   moving ones get their heading from their motion: the pi ambiguity of fitted boxes is
+   settled by the direction of travel, and the heading of the smoothed velocity is fused
+   with the smoothed yaw, each weighted by its variance;
+7. gaps up to `maximum_gap_seconds` (time between the observations either side) are
+   filled with the smoother's interpolation; longer gaps stay empty (the id carries on),
+   except on parked objects, whose every gap is filled (they have one pose);
+8. a per-frame uncertainty (m): the smoothed position spread sqrt(var_x + var_y),
+   inflated where the detection disagrees with the track more than its noise explains,
+   by sqrt(max(1, r^2 / 2)) with r the output-to-detection centre distance in detection
+   standard deviations (2 degrees of freedom). Interpolated boxes have no detection; their
+   spread grows with the distance to the nearest observation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from avlabel.structs import wrap_angle
+from avlabel.tracking.measurements import Detections
+from avlabel.tracking.settings import ClassTracking, TrackingConfig
+from avlabel.tracking.shape import track_measurements
+from avlabel.tracking.smoothing import SmoothedTrack, smooth
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ConsolidatedTrack:
+    """One object's final boxes, world frame, at frames (T,) of the log."""
+
+    label: str
+    frames: np.ndarray  # (T,) int64 frame indices
+    rows: np.ndarray  # (T,) int64 detection row per frame, -1 where interpolated
+    boxes: np.ndarray  # (T, 7) [x, y, z, l, w, h, yaw], one size throughout
+    velocities: np.ndarray  # (T, 2) smoothed [vx, vy], m/s
+    states: tuple[str, ...]  # (T,) "observed" | "smoothed" | "interpolated"
+    uncertainties: np.ndarray  # (T,) metres, see the module docstring
+    score: float  # track score in [0, 1]
+    stationary: bool
+    needs_review: bool
+
+
+def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig) -> ConsolidatedTrack | None:
+    """Final boxes of the track made of detection `rows` (K,) (time order), or None if dropped."""
+    label = vote_label(rows, detections)
+    table = config.for_label(label)
+    score = track_score(detections.scores[rows], table)
+    if len(rows) < table.minimum_observations or score < table.drop_score:
+        return None
+
+    size, measurements = track_measurements(rows, detections, table)
+    noise_std = detections.noise_std[rows]
+    smoothed = smooth(rows, detections.frame[rows], detections.times_s, measurements, noise_std, table)
+
+    stationary = is_stationary(smoothed, table)
+    if stationary:
+        means, position_variances = fixed_pose(smoothed, measurements, noise_std)
+    else:
+        means = smoothed.means.copy()
+        means[:, 3] = heading_from_motion(smoothed, table)
+        position_variances = smoothed.covariances[:, 0, 0] + smoothed.covariances[:, 1, 1]
+
+    keep = fillable(smoothed.observed, detections.times_s[smoothed.frames], np.inf if stationary else table.maximum_gap_seconds)
+    frames, track_rows, means, position_variances = smoothed.frames[keep], smoothed.rows[keep], means[keep], position_variances[keep]
+    observed = track_rows >= 0
+    inflation = np.ones(len(frames))
+    observation_index = _observation_index(rows, track_rows[observed])
+    normalised = np.linalg.norm(measurements[observation_index, :2] - means[observed, :2], axis=1) / noise_std[observation_index, 0]
+    inflation[observed] = np.sqrt(np.maximum(1.0, 0.5 * normalised**2))
+    single = len(rows) == 1
+    states = tuple(("observed" if single else "smoothed") if seen else "interpolated" for seen in observed)
+    boxes = np.column_stack([means[:, :3], np.tile(size, (len(frames), 1)), wrap_angle(means[:, 3])])
+    return ConsolidatedTrack(
+        label=label,
+        frames=frames,
+        rows=track_rows,
+        boxes=boxes,
+        velocities=means[:, 4:6],
+        states=states,
+        uncertainties=np.sqrt(position_variances) * inflation,
+        score=score,
+        stationary=stationary,
+        needs_review=score < table.review_score,
+    )
+
+
+def _observation_index(rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Positions in `rows` of each of `wanted` (all present)."""
+    order = np.argsort(rows)
+    return order[np.searchsorted(rows, wanted, sorter=order)]
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def vote_label(rows: np.ndarray, detections: Detections) -> str:
+    """The label with the largest summed detection score over `rows`."""
+    votes: dict[str, float] = {}
+    for row in rows:
+        label = detections.labels[row]
+        votes[label] = votes.get(label, 0.0) + float(detections.scores[row])
+    return max(votes, key=votes.__getitem__)
+
+
+def track_score(scores: np.ndarray, table: ClassTracking) -> float:
+    """Mean detection score, discounted down to half for tracks shorter than `confident_observations`."""
+    evidence = min(1.0, len(scores) / table.confident_observations)
+    return float(np.mean(scores) * (0.5 + 0.5 * evidence))
+
+
+def is_stationary(smoothed: SmoothedTrack, table: ClassTracking) -> bool:
+    """A parked object: median smoothed speed under `stationary_speed` and the smoothed
+    centre spanning less than `stationary_extent` (5th to 95th percentile, per axis)."""
+    speed = np.linalg.norm(smoothed.means[:, 4:6], axis=1)
+    low, high = np.percentile(smoothed.means[:, :2], [5, 95], axis=0)
+    return bool(np.median(speed) < table.stationary_speed and np.linalg.norm(high - low) < table.stationary_extent)
+
+
+def fixed_pose(smoothed: SmoothedTrack, measurements: np.ndarray, noise_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One pose for a parked object: means (T, 7) all equal, zero velocity, and the
+    ground-plane position variance (T,) of that pose.
+
+    Centre: inverse-variance mean of the observed centres (K, 6 measurements) within 3 std
+    of their median. Yaw: the axis of the doubled-angle mean, pointing the way most of the
+    detections point.
+    """
+    weights = 1.0 / noise_std[:, 0] ** 2
+    median = np.median(measurements[:, :3], axis=0)
+    inliers = np.all(np.abs(measurements[:, :2] - median[:2]) <= 3.0 * noise_std[:, :2], axis=1)
+    if not inliers.any():
+        inliers[:] = True
+    centre = np.average(measurements[inliers, :3], axis=0, weights=weights[inliers])
+    yaw_weights = 1.0 / noise_std[:, 3] ** 2
+    yaws = measurements[:, 3]
+    axis = 0.5 * math.atan2(float(np.sum(yaw_weights * np.sin(2 * yaws))), float(np.sum(yaw_weights * np.cos(2 * yaws))))
+    agreeing = float(np.sum(yaw_weights * np.sign(np.cos(yaws - axis))))
+    yaw = axis if agreeing >= 0 else axis + math.pi
+    means = np.tile(np.concatenate([centre, [yaw], [0.0, 0.0, 0.0]]), (len(smoothed), 1))
+    spread = np.average(np.sum((measurements[inliers, :2] - centre[:2]) ** 2, axis=1), weights=weights[inliers])
+    variance = 2.0 / weights[inliers].sum() + spread / max(1, int(inliers.sum()))
+    return means, np.full(len(smoothed), variance)
+
+
+def heading_from_motion(smoothed: SmoothedTrack, table: ClassTracking) -> np.ndarray:
+    """(T,) unwrapped yaw of a moving object: flipped by pi if it mostly points against its
+    travel, then fused, where faster than `moving_speed`, with the smoothed velocity's
+    heading (inverse-variance weights; a reversing object keeps its yaw's sense)."""
+    yaw = smoothed.means[:, 3].copy()
+    velocity = smoothed.means[:, 4:6]
+    speed = np.linalg.norm(velocity, axis=1)
+    moving = speed > table.moving_speed
+    if not moving.any():
+        return yaw
+    heading = np.arctan2(velocity[:, 1], velocity[:, 0])
+    if np.sum(speed[moving] * np.cos(yaw[moving] - heading[moving])) < 0:
+        yaw += math.pi
+    across = np.column_stack([-np.sin(heading), np.cos(heading)])
+    heading_variance = np.einsum("ti,tij,tj->t", across, smoothed.covariances[:, 4:6, 4:6], across) / np.maximum(speed, 1e-6) ** 2
+    yaw_variance = smoothed.covariances[:, 3, 3]
+    difference = np.asarray(wrap_angle(heading - yaw))
+    reversing = np.abs(difference) > math.pi / 2
+    difference[reversing] = np.asarray(wrap_angle(difference[reversing] + math.pi))
+    weight = np.where(moving, yaw_variance / (yaw_variance + heading_variance), 0.0)
+    return yaw + weight * difference
+
+
+def fillable(observed: np.ndarray, times_s: np.ndarray, maximum_gap_seconds: float) -> np.ndarray:
+    """(T,) bool: observed frames, and unobserved ones inside gaps whose bounding observations
+    are at most `maximum_gap_seconds` apart."""
+    keep = observed.copy()
+    observed_steps = np.flatnonzero(observed)
+    for before, after in zip(observed_steps[:-1], observed_steps[1:]):
+        if after - before > 1 and times_s[after] - times_s[before] <= maximum_gap_seconds + 1e-9:
+            keep[before + 1 : after] = True
+    return keep

@@ -1,0 +1,271 @@
+"""Behaviour of the tracking stage on small hand-built scenes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from avlabel.config import config_from_document
+from avlabel.io.errors import InputError
+from avlabel.structs import STATES, Cuboid, LabelFrame, Labels, PoseSeries
+from avlabel.tracking.settings import TrackingConfig
+from avlabel.tracking.track import track
+
+CAR = np.array([4.5, 1.9, 1.6])
+PEDESTRIAN = np.array([0.6, 0.6, 1.75])
+RATE_HZ = 10.0
+
+
+def _stamps(count: int) -> np.ndarray:
+    return 1_000_000 + np.arange(count, dtype=np.int64) * int(1e6 / RATE_HZ)
+
+
+def _labels(per_frame: list[list[tuple[np.ndarray, str]]], *, score: float = 0.8, num_points: int = 200) -> Labels:
+    """Labels from, per frame, a list of (box (7,), label) detections."""
+    frames = []
+    for stamp, detections in zip(_stamps(len(per_frame)), per_frame):
+        cuboids = tuple(
+            Cuboid.from_box(box, id=f"d{index}", track_id=f"d{index}", label=label, score=score, num_points=num_points)
+            for index, (box, label) in enumerate(detections)
+        )
+        frames.append(LabelFrame(int(stamp), cuboids))
+    return Labels(tuple(frames))
+
+
+def _static_poses(count: int, position: tuple[float, float] = (0.0, 0.0)) -> PoseSeries:
+    world_from_ego = np.tile(np.eye(4), (count, 1, 1))
+    world_from_ego[:, :2, 3] = position
+    return PoseSeries(_stamps(count), world_from_ego)
+
+
+def _track_ids(labels: Labels) -> set[str]:
+    return {cuboid.track_id for frame in labels for cuboid in frame}
+
+
+def _mover(count: int, start: tuple[float, float], velocity: tuple[float, float], size: np.ndarray) -> np.ndarray:
+    """(count, 7) truth boxes of a constant-velocity object heading along its velocity."""
+    times = np.arange(count) / RATE_HZ
+    yaw = math.atan2(velocity[1], velocity[0])
+    return np.column_stack([
+        start[0] + velocity[0] * times, start[1] + velocity[1] * times, np.full(count, size[2] / 2),
+        np.tile(size, (count, 1)), np.full(count, yaw),
+    ])
+
+
+def _noisy(boxes: np.ndarray, rng: np.random.Generator, centre: float = 0.15, yaw: float = 0.05, flips: float = 0.0) -> np.ndarray:
+    noisy = boxes.copy()
+    noisy[:, :2] += rng.normal(0.0, centre, (len(boxes), 2))
+    noisy[:, 3:6] *= np.exp(rng.normal(0.0, 0.05, (len(boxes), 3)))
+    noisy[:, 6] += rng.normal(0.0, yaw, len(boxes)) + math.pi * (rng.random(len(boxes)) < flips)
+    return noisy
+
+
+def test_constant_velocity_object_with_noisy_detections_keeps_one_id():
+    rng = np.random.default_rng(1)
+    truth = _mover(60, (10.0, 0.0), (8.0, 1.0), CAR)
+    detections = _noisy(truth, rng, flips=0.1)
+    result = track(_labels([[(box, "car")] for box in detections]), TrackingConfig(), poses=_static_poses(60))
+    assert _track_ids(result) == {"1"}
+    assert all(len(frame) == 1 for frame in result)
+    boxes = np.stack([frame.cuboids[0].box for frame in result])
+    raw_error = np.median(np.linalg.norm(detections[:, :2] - truth[:, :2], axis=1))
+    smoothed_error = np.median(np.linalg.norm(boxes[:, :2] - truth[:, :2], axis=1))
+    assert smoothed_error < 0.6 * raw_error
+    # Heading follows the motion, whatever the flips of single detections.
+    assert np.max(np.abs(np.angle(np.exp(1j * (boxes[:, 6] - truth[:, 6]))))) < 0.1
+    velocity = np.stack([frame.cuboids[0].velocity for frame in result])
+    np.testing.assert_allclose(np.median(velocity, axis=0), [8.0, 1.0], atol=0.3)
+
+
+@pytest.mark.parametrize(
+    "label, size, first, second",
+    [
+        ("car", CAR, ((0.0, -20.0), (0.0, 10.0)), ((-20.0, 0.3), (10.0, 0.0))),  # crossing at right angles, 0.3 s apart
+        ("pedestrian", PEDESTRIAN, ((-6.0, 10.0), (1.4, 0.0)), ((6.0, 10.7), (-1.4, 0.0))),  # passing 0.7 m apart
+    ],
+)
+def test_two_objects_crossing_keep_their_ids(label, size, first, second):
+    rng = np.random.default_rng(2)
+    count = 45
+    paths = [_mover(count, *first, size), _mover(count, *second, size)]
+    noisy = [_noisy(path, rng, centre=0.08 if label == "pedestrian" else 0.15, yaw=0.3 if label == "pedestrian" else 0.05) for path in paths]
+    per_frame = [[(noisy[0][step], label), (noisy[1][step], label)] for step in range(count)]
+    result = track(_labels(per_frame), TrackingConfig(), poses=_static_poses(count, (0.0, 25.0)))
+    # Each truth path is followed by one id, and the two ids differ.
+    owners = []
+    for path in paths:
+        ids = set()
+        for step, frame in enumerate(result):
+            centres = np.array([cuboid.center[:2] for cuboid in frame])
+            nearest = int(np.argmin(np.linalg.norm(centres - path[step, :2], axis=1)))
+            ids.add(frame.cuboids[nearest].track_id)
+        owners.append(ids)
+    assert len(owners[0]) == 1 and len(owners[1]) == 1
+    assert owners[0] != owners[1]
+
+
+def test_parked_car_gets_one_pose_and_size():
+    rng = np.random.default_rng(3)
+    count = 200
+    truth = np.array([20.0, -6.0, 0.8, *CAR, 0.3])
+    ego_x = np.linspace(-20.0, 60.0, count)  # the ego drives past: views change from rear to side to front
+    detections = []
+    for step in range(count):
+        box = truth.copy()
+        box[:2] += rng.normal(0.0, 0.15, 2)
+        box[3:6] *= np.exp(rng.normal(0.0, 0.05, 3))
+        box[6] += rng.normal(0.0, 0.05) + (math.pi if rng.random() < 0.1 else 0.0)
+        detections.append([(box, "car")])
+    world_from_ego = np.tile(np.eye(4), (count, 1, 1))
+    world_from_ego[:, 0, 3] = ego_x
+    result = track(_labels(detections), TrackingConfig(), poses=PoseSeries(_stamps(count), world_from_ego))
+    assert _track_ids(result) == {"1"}
+    boxes = np.stack([frame.cuboids[0].box for frame in result])
+    assert len(boxes) == count
+    np.testing.assert_array_equal(boxes, np.tile(boxes[0], (count, 1)))  # one pose, one size
+    assert np.linalg.norm(boxes[0, :2] - truth[:2]) < 0.1
+    np.testing.assert_allclose(boxes[0, 3:6], truth[3:6], rtol=0.06)
+    assert abs(math.remainder(boxes[0, 6] - truth[6], 2 * math.pi)) < 0.05
+    np.testing.assert_array_equal(np.stack([frame.cuboids[0].velocity for frame in result]), 0.0)
+
+
+def test_object_missed_for_three_sweeps_is_bridged_and_flagged_interpolated():
+    rng = np.random.default_rng(4)
+    count = 40
+    truth = _mover(count, (5.0, 3.0), (6.0, 0.0), CAR)
+    detections = _noisy(truth, rng)
+    missed = {20, 21, 22}
+    per_frame = [[] if step in missed else [(detections[step], "car")] for step in range(count)]
+    result = track(_labels(per_frame), TrackingConfig(), poses=_static_poses(count))
+    assert _track_ids(result) == {"1"}
+    assert [len(frame) for frame in result] == [1] * count
+    states = [frame.cuboids[0].attributes["state"] for frame in result]
+    assert {step for step, state in enumerate(states) if state == "interpolated"} == missed
+    assert set(states) <= set(STATES)
+    for step in missed:
+        cuboid = result.frames[step].cuboids[0]
+        assert np.linalg.norm(cuboid.center[:2] - truth[step, :2]) < 0.3
+        assert cuboid.num_points == 0
+        # Uncertainty is larger where there was no detection.
+        assert cuboid.attributes["uncertainty"] > result.frames[10].cuboids[0].attributes["uncertainty"]
+
+
+def test_every_cuboid_carries_state_uncertainty_and_track_score():
+    rng = np.random.default_rng(5)
+    truth = _mover(30, (0.0, 0.0), (5.0, 0.0), CAR)
+    result = track(_labels([[(box, "car")] for box in _noisy(truth, rng)]), TrackingConfig())  # no poses
+    for frame in result:
+        for cuboid in frame:
+            assert cuboid.attributes["state"] in STATES
+            assert cuboid.attributes["uncertainty"] >= 0
+            assert 0 <= cuboid.attributes["track_score"] <= 1
+            assert cuboid.score == cuboid.attributes["track_score"]
+            assert cuboid.source == "auto"
+
+
+def test_short_weak_tracks_are_dropped_and_weak_tracks_flagged():
+    rng = np.random.default_rng(6)
+    truth = _mover(30, (0.0, 0.0), (5.0, 0.0), CAR)
+    strong = _noisy(truth, rng)
+    per_frame = [[(box, "car")] for box in strong]
+    per_frame[5].append((np.array([30.0, 30.0, 0.8, *CAR, 0.0]), "car"))  # one stray detection
+    result = track(_labels(per_frame, score=0.4), TrackingConfig())
+    assert _track_ids(result) == {"1"}
+    assert all(cuboid.attributes.get("needs_review") for frame in result for cuboid in frame)  # 0.4 < review score
+
+
+def test_empty_frames_and_a_log_without_detections():
+    empty = Labels(tuple(LabelFrame(int(stamp)) for stamp in _stamps(5)))
+    result = track(empty, TrackingConfig(), poses=_static_poses(5))
+    assert len(result) == 5 and result.num_cuboids() == 0
+    np.testing.assert_array_equal(result.timestamps_us, empty.timestamps_us)
+    assert len(track(Labels(), TrackingConfig())) == 0
+
+
+def test_empty_frames_in_the_middle_of_a_log():
+    rng = np.random.default_rng(7)
+    truth = _mover(45, (0.0, 0.0), (5.0, 0.0), CAR)
+    detections = _noisy(truth, rng)
+    per_frame = [[(box, "car")] for box in detections[:10]] + [[] for _ in range(25)] + [[(box, "car")] for box in detections[35:]]
+    result = track(_labels(per_frame), TrackingConfig())
+    assert len(result) == 45
+    # 2.6 s without a detection: too long to fill for a mover, short enough to keep the id.
+    assert all(len(frame) == 0 for frame in result.frames[10:35])
+    assert _track_ids(result) == {"1"}
+
+
+def test_a_log_with_one_frame():
+    box = np.array([10.0, 0.0, 0.8, *CAR, 0.0])
+    one = _labels([[(box, "car"), (box + [0, 5, 0, 0, 0, 0, 0], "car")]])
+    config = TrackingConfig.model_validate({"classes": {"car": {"minimum_observations": 1}}})
+    result = track(one, config)
+    assert len(result) == 1 and len(result.frames[0]) == 2
+    assert {cuboid.attributes["state"] for cuboid in result.frames[0]} == {"observed"}
+    np.testing.assert_allclose(result.frames[0].cuboids[0].box, box)
+    # With the default evidence rule one sighting is not a track.
+    assert track(one, TrackingConfig()).num_cuboids() == 0
+
+
+def test_snapshots_are_never_associated_across_frames():
+    rng = np.random.default_rng(8)
+    truth = _mover(10, (0.0, 0.0), (5.0, 0.0), CAR)
+    proposals = _labels([[(box, "car")] for box in _noisy(truth, rng)])
+    result = track(proposals, TrackingConfig(), sequential=False)
+    ids = [cuboid.track_id for frame in result for cuboid in frame]
+    assert len(ids) == 10 and len(set(ids)) == 10
+    for frame, original in zip(result, proposals):
+        np.testing.assert_allclose(frame.cuboids[0].box, original.cuboids[0].box)
+        assert frame.cuboids[0].attributes["state"] == "observed"
+
+
+def test_radar_velocity_is_fused():
+    rng = np.random.default_rng(9)
+    count = 30
+    truth = _mover(count, (0.0, 0.0), (10.0, 0.0), CAR)
+    detections = _noisy(truth, rng, centre=0.4)
+    frames = []
+    for step, stamp in enumerate(_stamps(count)):
+        cuboid = Cuboid.from_box(detections[step], id="d0", track_id="d0", label="car", score=0.8, num_points=100, velocity=[10.0, 0.0])
+        frames.append(LabelFrame(int(stamp), (cuboid,)))
+    with_radar = track(Labels(tuple(frames)), TrackingConfig())
+    without = track(_labels([[(box, "car")] for box in detections]), TrackingConfig())
+
+    def speed_error(labels: Labels) -> float:
+        return float(np.max(np.abs(np.stack([frame.cuboids[0].velocity for frame in labels])[:, 0] - 10.0)))
+
+    assert speed_error(with_radar) < speed_error(without)
+    assert speed_error(with_radar) < 0.3
+
+
+def test_unknown_class_and_bad_arguments_raise_value_error_with_advice():
+    box = np.array([10.0, 0.0, 0.8, *CAR, 0.0])
+    with pytest.raises(ValueError, match=r"\[tracking.classes.tram\]"):
+        track(_labels([[(box, "tram")]]), TrackingConfig())
+    with pytest.raises(ValueError, match="Labels"):
+        track([], TrackingConfig())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="TrackingConfig"):
+        track(_labels([[(box, "car")]]), {})  # type: ignore[arg-type]
+
+
+def test_config_class_tables_override_only_the_fields_they_name():
+    config = config_from_document({"tracking": {"classes": {"car": {"distance_gate": 5.0}, "tram": {"distance_gate": 6.0}}}})
+    assert config.tracking.classes["car"].distance_gate == 5.0
+    assert config.tracking.classes["car"].acceleration_noise == TrackingConfig().classes["car"].acceleration_noise
+    assert config.tracking.classes["pedestrian"] == TrackingConfig().classes["pedestrian"]
+    assert config.tracking.for_label("tram").distance_gate == 6.0
+    with pytest.raises(InputError, match="review_score"):
+        config_from_document({"tracking": {"classes": {"car": {"drop_score": 0.6, "review_score": 0.5}}}})
+    with pytest.raises(InputError, match="compatible_labels"):
+        config_from_document({"tracking": {"classes": {"car": {"compatible_labels": ["tram"]}}}})
+
+
+def test_default_config_file_has_a_tracking_table_for_every_class():
+    from avlabel.config import load_config
+    from avlabel.structs import CLASSES
+
+    config = load_config()
+    assert set(CLASSES) <= set(config.tracking.classes)
+    # The file states the defaults; the two must not drift apart.
+    assert config.tracking == TrackingConfig()
