@@ -124,12 +124,13 @@ def test_import_reads_nuscenes_conventions(exported, tmp_path):
     annotations[0]["rotation"] = [np.cos(0.25), 0.0, 0.0, np.sin(0.25)]  # yaw 0.5 about z
     annotations_path.write_text(json.dumps(annotations))
     radar_path = dataroot / "radar.pcd"
-    rows = np.zeros(3, dtype=formats.RADAR_DTYPE)
-    rows["x"], rows["y"] = [10.0, 3.0, 0.0], [0.0, 4.0, 0.0]
-    rows["vx"], rows["vy"] = [-3.0, 1.2, 1.0], [0.0, 1.6, 0.0]  # towards / 2 m/s away / at the sensor itself
-    rows["rcs"] = [5.0, -2.5, 0.0]
+    rows = np.zeros(4, dtype=formats.RADAR_DTYPE)
+    rows["x"], rows["y"] = [10.0, 3.0, 0.0, 10.0], [0.0, 4.0, 0.0, 0.0]
+    # Towards the radar; 2 m/s away; at the sensor itself; crossing (no Doppler).
+    rows["vx"], rows["vy"] = [-3.0, 1.2, 1.0, 0.0], [0.0, 1.6, 0.0, 5.0]
+    rows["rcs"] = [5.0, -2.5, 0.0, 1.0]
     formats.write_radar_pcd(radar_path, rows)
-    np.testing.assert_allclose(_radar_detections(radar_path), [[10, 0, 0, -3, 5], [3, 4, 0, 2, -2.5], [0, 0, 0, 0, 0]], atol=1e-6)
+    np.testing.assert_allclose(_radar_detections(radar_path), [[10, 0, 0, -3, 5], [3, 4, 0, 2, -2.5], [0, 0, 0, 0, 0], [10, 0, 0, 0, 1]], atol=1e-6)
     formats.write_radar_pcd(radar_path, rows[:0])
     assert _radar_detections(radar_path).shape == (0, 5)
     with DriveLog(import_nuscenes(dataroot, tmp_path / "back.h5", scene="tiny")) as log:

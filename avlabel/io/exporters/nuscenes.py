@@ -22,10 +22,11 @@ Mapping (avlabel -> nuScenes):
   clock; each has its own ego_pose, interpolated from the log's poses. Per channel, the
   sample_data nearest a sample is its key frame (at most one per sample); every
   sample_data points to its nearest sample.
-- radar: x, y, z and rcs as stored; vx, vy = the radial velocity resolved along the line of
-  sight (`avlabel.io.formats.nuscenes.radial_velocity` inverts it); vx_comp, vy_comp the
-  same after adding the sensor's own velocity along the line of sight (from the poses,
-  rotation ignored); dyn_prop 0 (moving) when |compensated radial| > 0.5 m/s else 1
+- radar: x, y, z and rcs as stored; vx, vy = the horizontal velocity along the bearing that
+  has the stored Doppler (`avlabel.io.formats.nuscenes.velocity_components`; a radar that
+  measures only radial velocity knows no more; `radial_velocity` inverts it); vx_comp,
+  vy_comp the same after adding the sensor's own velocity along the line of sight (from
+  the poses, rotation ignored); dyn_prop 0 (moving) when |compensated radial| > 0.5 m/s else 1
   (stationary); invalid_state 0, ambig_state 3, so the devkit's default filters keep all.
 - annotations: one sample_annotation per cuboid (translation = centre, size = (w, l, h),
   rotation = yaw about z), one instance per track, category from the cuboid's

@@ -143,24 +143,26 @@ def write_radar_pcd(path: str | os.PathLike[str], rows: np.ndarray) -> None:
 
 def radial_velocity(positions: np.ndarray, velocities_xy: np.ndarray) -> np.ndarray:
     """Radial velocity (N,) m/s, positive moving away, of detections at (N, 3) sensor-frame
-    positions with (N, 2) velocity components vx, vy.
+    positions p with (N, 2) velocities vx, vy.
 
-    nuScenes' radar reports a detection's velocity as x and y components of a vector along
-    the line of sight (its Doppler measurement resolved on the ground plane; z is 0 for
-    every nuScenes detection). With v = r * p / |p|, the x, y components give
-    r = (x vx + y vy) |p| / (x^2 + y^2); for z = 0 that is the plain projection onto the
-    horizontal line of sight. Detections at x = y = 0 get 0.
+    nuScenes' vx, vy are a detection's velocity relative to the radar, in the radar frame
+    (the ARS 408's longitudinal and lateral components; not necessarily along the line of
+    sight); the Doppler the radar measured is its component along the line of sight:
+    r = (x vx + y vy) / |p|, with vz = 0 (nuScenes' radar is planar, z = 0). Detections at
+    the sensor's origin get 0.
     """
     positions = np.asarray(positions, dtype=np.float64)
     velocities_xy = np.asarray(velocities_xy, dtype=np.float64)
-    horizontal = positions[:, 0] ** 2 + positions[:, 1] ** 2
+    distance = np.linalg.norm(positions, axis=1)
     dot = positions[:, 0] * velocities_xy[:, 0] + positions[:, 1] * velocities_xy[:, 1]
-    return np.divide(dot * np.linalg.norm(positions, axis=1), horizontal, out=np.zeros(len(positions)), where=horizontal > 1e-12)
+    return np.divide(dot, distance, out=np.zeros(len(positions)), where=distance > 1e-12)
 
 
 def velocity_components(positions: np.ndarray, radial: np.ndarray) -> np.ndarray:
-    """The inverse of `radial_velocity`: (N, 2) vx, vy of r * p / |p| for (N, 3) positions."""
+    """(N, 2) vx, vy for radial velocities (N,) at (N, 3) positions: the horizontal velocity
+    along the horizontal bearing that has that Doppler, r |p| (x, y) / (x^2 + y^2) (= r times
+    the unit line of sight when z = 0). `radial_velocity` inverts it exactly."""
     positions = np.asarray(positions, dtype=np.float64)
-    distance = np.linalg.norm(positions, axis=1)
-    scale = np.divide(np.asarray(radial, dtype=np.float64), distance, out=np.zeros(len(positions)), where=distance > 1e-12)
+    horizontal = positions[:, 0] ** 2 + positions[:, 1] ** 2
+    scale = np.divide(np.asarray(radial, dtype=np.float64) * np.linalg.norm(positions, axis=1), horizontal, out=np.zeros(len(positions)), where=horizontal > 1e-12)
     return positions[:, :2] * scale[:, None]

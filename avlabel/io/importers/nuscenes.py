@@ -10,10 +10,11 @@
 - LiDAR: every sweep, key frame or not. .pcd.bin rows x, y, z, intensity, ring are kept;
   t_offset is 0 (nuScenes gives no per-point time).
 - radar: every scan, every detection (the devkit's default filters are switched off for the
-  read: `RadarPointCloud.from_file` with every state allowed). radial_velocity from the
-  *raw* vx, vy (relative to the sensor, as avlabel's radial_velocity is; vx_comp, vy_comp
-  are ego-motion compensated and not used): see
-  `avlabel.io.formats.nuscenes.radial_velocity`. rcs as stored.
+  read: `RadarPointCloud.from_file` with every state allowed). radial_velocity is the
+  component along the line of sight of the *raw* vx, vy, which are relative to the sensor
+  as avlabel's radial_velocity is (vx_comp, vy_comp are ego-motion compensated and not
+  used): r = (x vx + y vy) / |p|, see `avlabel.io.formats.nuscenes.radial_velocity`.
+  rcs as stored.
 - cameras: the original JPEG bytes.
 - poses: every ego_pose the scene's sample_data refer to, one per distinct timestamp.
 - truth: one frame per sample (key frame), at the sample's timestamp (= the LIDAR_TOP key
