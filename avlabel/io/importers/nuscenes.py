@@ -8,7 +8,8 @@
   quaternion w, x, y, z = ego_from_sensor); cameras are distortion-free pinholes with
   `camera_intrinsic`. Clocks are one (clock offsets 0).
 - LiDAR: every sweep, key frame or not. .pcd.bin rows x, y, z, intensity, ring are kept;
-  t_offset is 0 (nuScenes gives no per-point time).
+  t_offset is 0: nuScenes gives no per-point time, and its sweeps are already ego-motion
+  compensated to the sweep timestamp (as its paper states), which t_offset 0 says.
 - radar: every scan, every detection (the devkit's default filters are switched off for the
   read: `RadarPointCloud.from_file` with every state allowed). radial_velocity is the
   component along the line of sight of the *raw* vx, vy, which are relative to the sensor
