@@ -35,7 +35,8 @@ class BoxTable:
         attributes (N,) object      the attribute compared for attr_err, "" for none
         track (N,) int64            index into track_ids
         ego_distance (N,) float64   BEV metres from the ego at the frame's time; NaN unknown
-        in_range (N,) bool          within the class's evaluation range from the ego
+        in_range (N,) bool          within the class's evaluation range from the ego (and,
+                                    for truth, with at least min_truth_points LiDAR points)
         ignore (N,) bool            truth: a don't-care region; predictions: lies in one
         cuboid_ids, track_ids       the string ids behind the rows and `track`
     """

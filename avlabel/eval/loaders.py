@@ -98,6 +98,8 @@ def box_table(
     else:
         ego_distance = np.full(count, np.nan)
         in_range = np.ones(count, dtype=bool)
+    if truth and config.min_truth_points:
+        in_range &= np.array([cuboid.num_points >= config.min_truth_points for cuboid in cuboids], dtype=bool)
     return BoxTable(
         boxes=boxes,
         frame=frame_index,

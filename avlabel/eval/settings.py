@@ -146,6 +146,10 @@ class EvaluationConfig(BaseModel):
     ignore_labels: tuple[str, ...] = ("ignore",)
     ignore_attribute: str = "ignore"
     ignore_overlap: float = Field(0.5, gt=0.0, le=1.0)
+    # In tracking, predictions in a don't-care region are left out before association.
+    # Truth cuboids with fewer LiDAR points (num_points) are not evaluated (nuScenes drops
+    # truth without points: 1); 0 keeps all, for truth whose point counts are unknown.
+    min_truth_points: int = Field(0, ge=0)
     # The cuboid attribute compared for the attribute error (nuScenes' attribute_name).
     attribute_key: str = "attribute"
     # Distance bands from the ego (BEV, metres): [0, 20), [20, 40), [40, 60), [60, inf).

@@ -224,3 +224,15 @@ def test_evaluate_paths_with_a_drive_log(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         evaluate_paths(tmp_path / "missing.json", log)
     assert read_labels(tmp_path / "pred.json").num_cuboids() == truth.num_cuboids()
+
+
+def test_truth_with_too_few_points_is_left_out():
+    truth = _labels(lambda index: [
+        Cuboid(f"c{index}", "car", "car", (10.0, 0.0, 0.8), (4.5, 1.9, 1.6), 0.0, source="truth", num_points=50),
+        Cuboid(f"h{index}", "hidden", "car", (30.0, 0.0, 0.8), (4.5, 1.9, 1.6), 0.0, source="truth", num_points=0),
+    ])
+    predictions = _labels(lambda index: [_cuboid(f"c{index}", "car", "car", 10.0, 0.0)])
+    assert evaluate(predictions, truth).detection.classes["car"].num_truth == 10
+    strict = evaluate(predictions, truth, EvaluationConfig(min_truth_points=1))
+    assert strict.detection.classes["car"].num_truth == 5 and strict.detection.mean_ap == pytest.approx(1.0)
+    assert strict.tracking.mota == 1.0

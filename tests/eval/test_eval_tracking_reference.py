@@ -15,9 +15,9 @@ from nuscenes.eval.tracking.algo import TrackingEvaluation
 from trackeval.metrics import HOTA
 
 from eval_fixtures import result, scene  # noqa: F401 (fixtures)
-from avlabel.eval.evaluate import evaluate
+from avlabel.eval.evaluate import evaluate, hota_similarity
 from avlabel.eval.settings import EvaluationConfig, TrackingSettings
-from avlabel.geometry.iou import pairwise_center_distance, pairwise_iou_3d
+from avlabel.geometry.iou import pairwise_center_distance
 
 MOT_FIELDS = {
     "mota": "mota", "motp": "motp", "idf1": "idf1", "idp": "idp", "idr": "idr", "num_switches": "id_switches",
@@ -75,7 +75,7 @@ def test_score_threshold_and_match_distance_equal_motmetrics(scene):
             assert getattr(result.tracking.classes[label], name) == pytest.approx(float(expected[field]), abs=1e-9), (label, field)
 
 
-def _trackeval_hota(scene, label):
+def _trackeval_hota(scene, label, settings=TrackingSettings()):
     data = {"gt_ids": [], "tracker_ids": [], "similarity_scores": []}
     truth_ids: dict[str, int] = {}
     tracker_ids: dict[str, int] = {}
@@ -84,7 +84,7 @@ def _trackeval_hota(scene, label):
         predictions, prediction_boxes = _boxes(prediction_frame, label)
         data["gt_ids"].append(np.array([truth_ids.setdefault(cuboid.track_id, len(truth_ids)) for cuboid in truth], dtype=int))
         data["tracker_ids"].append(np.array([tracker_ids.setdefault(cuboid.track_id, len(tracker_ids)) for cuboid in predictions], dtype=int))
-        data["similarity_scores"].append(pairwise_iou_3d(truth_boxes, prediction_boxes))
+        data["similarity_scores"].append(hota_similarity(truth_boxes, prediction_boxes, settings))
     data["num_gt_dets"] = sum(len(ids) for ids in data["gt_ids"])
     data["num_tracker_dets"] = sum(len(ids) for ids in data["tracker_ids"])
     data["num_gt_ids"], data["num_tracker_ids"] = len(truth_ids), len(tracker_ids)
@@ -106,6 +106,17 @@ def test_hota_equals_trackeval(scene, result):
     assert result.tracking.assa == pytest.approx(float(np.mean(combined["AssA"])), abs=1e-9)
 
 
+@pytest.mark.parametrize("similarity", ["center_distance", "iou_bev"])
+def test_hota_with_other_similarities_equals_trackeval(scene, similarity):
+    settings = TrackingSettings(hota_similarity=similarity)
+    result = evaluate(scene.predictions, scene.truth, EvaluationConfig(tracking=settings))
+    for label in ("car", "cyclist"):
+        expected = _trackeval_hota(scene, label, settings)
+        np.testing.assert_allclose(result.tracking.classes[label].hota_by_alpha, expected["HOTA"], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(result.tracking.classes[label].loca_by_alpha, expected["LocA"], rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
 def test_amota_and_amotp_equal_nuscenes_devkit(scene, result):
     config = tracking_config()
     scores = defaultdict(list)

@@ -68,6 +68,7 @@ def _special_pairs() -> tuple[np.ndarray, np.ndarray]:
     return np.array([first for first, _ in pairs], dtype=float), np.array([second for _, second in pairs], dtype=float)
 
 
+@pytest.mark.slow
 def test_pairwise_measures_equal_shapely_on_thousands_of_random_pairs():
     rng = np.random.default_rng(7)
     first = np.vstack([_random_boxes(rng, 60, 4.0), _random_boxes(rng, 20, 3.0, origin=5e3)])
