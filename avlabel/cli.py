@@ -78,6 +78,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from avlabel.config import load_config
+    from avlabel.eval.evaluate import evaluate_paths
     from avlabel.pipeline import run_logs
 
     out = Path(args.out)
@@ -90,19 +91,32 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         simulate(log_path, seconds=args.seconds, seed=args.seed, profile="sample", progress=True)
     print(f"== drive log {log_path}")
     _print_summary(log_path)
-    print("== labelling")
-    summary = run_logs([log_path], out, load_config(args.config), progress=True, on_result=_print_result)
+    print("== labelling: sync, proposals, tracking")
+    config = load_config(args.config)
+    summary = run_logs([log_path], out, config, progress=True, on_result=_print_result)
     if summary.failed:
         print(f"FAILED {summary.failed[0].error}", file=sys.stderr)
         return 1
     result = summary.results[0]
-    from avlabel.io.logstore import DriveLog
+    print("== evaluation against the log's ground truth")
+    report_dir = out / "report"
+    evaluation = evaluate_paths(result.labels_path, log_path, config=config.evaluation, json_path=out / "evaluation.json", report_dir=report_dir)
+    _print_headline(evaluation.headline())
+    print(f"labels: {result.labels_path}\nreport: {report_dir / 'index.html'}")
+    return 0
 
-    with DriveLog(log_path) as log:
-        truth = log.truth()
-    if truth is not None:
-        print(f"== truth: {truth.num_cuboids()} cuboids in {len(truth.tracks())} tracks; labels: {result.cuboids} cuboids")
-    print(f"labels in {result.labels_path}")
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from avlabel.config import load_config
+    from avlabel.eval.evaluate import evaluate_paths
+
+    config = load_config(args.config)
+    evaluation = evaluate_paths(args.pred, args.gt, config=config.evaluation, json_path=args.json, report_dir=args.report)
+    _print_headline(evaluation.headline())
+    if args.json:
+        print(f"result: {args.json}")
+    if args.report:
+        print(f"report: {Path(args.report) / 'index.html'}")
     return 0
 
 
@@ -173,6 +187,16 @@ def _print_result(result: Any) -> None:
         print(f"ok     {result.name}: {result.frames} frames, {result.cuboids} cuboids, {result.seconds:.1f} s -> {result.labels_path}")
     else:
         print(f"failed {result.name}: {result.error}")
+
+
+def _print_headline(headline: dict[str, Any]) -> None:
+    def number(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    print(f"  detection  mAP {number(headline['mAP'])}  NDS {number(headline['NDS'])}")
+    print("  AP per class  " + "  ".join(f"{label} {number(value)}" for label, value in headline["AP"].items()))
+    print(f"  tracking   MOTA {number(headline['MOTA'])}  HOTA {number(headline['HOTA'])}  IDF1 {number(headline['IDF1'])}  AMOTA {number(headline['AMOTA'])}")
+    print(f"  effort     no-edit share {number(headline['no_edit_share'])}  edits per track {number(headline['edits_per_track'])}")
 
 
 def _print_summary(path: Any, summary: dict[str, Any] | None = None) -> None:
@@ -273,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("log", metavar="LOG.h5")
     export.add_argument("out", metavar="OUT", help="output folder (an OpenLABEL .json file for openlabel)")
     export.add_argument("--version", default="v1.0-mini", help="nuScenes table folder name (default v1.0-mini)")
+    evaluate = command("eval", _cmd_eval, "score labels against ground truth (a drive log's truth or a labels file)")
+    evaluate.add_argument("--pred", required=True, metavar="LABELS", help="labels file to score")
+    evaluate.add_argument("--gt", required=True, metavar="LOG_OR_LABELS", help="drive log (.h5) with truth, or a labels file")
+    evaluate.add_argument("--json", metavar="FILE", help="write the full result as JSON")
+    evaluate.add_argument("--report", metavar="DIR", help="write an HTML report (DIR/index.html)")
+    evaluate.add_argument("--config", help="config TOML (default configs/default.toml)")
     return parser
 
 

@@ -137,9 +137,19 @@ def _radar_for_proposals(run: _LogRun, frame: Any) -> list[tuple[Any, Any]]:
     return scans
 
 
+def _stage_track(run: _LogRun) -> dict[str, Any]:
+    """Offline tracking over the whole log: association, smoothing, one size per object."""
+    from avlabel.tracking.track import track
+
+    proposals = run.labels.num_cuboids()
+    run.labels = track(run.labels, run.config.tracking, poses=run.log.poses(), sequential=run.log.sequential)
+    return {"proposals": proposals, "cuboids": run.labels.num_cuboids(), "tracks": len(run.labels.tracks())}
+
+
 STAGES: tuple[tuple[str, Callable[[_LogRun], dict[str, Any]]], ...] = (
     ("sync", _stage_sync),
     ("propose", _stage_propose),
+    ("track", _stage_track),
 )
 
 
