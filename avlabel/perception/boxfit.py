@@ -42,12 +42,9 @@ class Rectangles:
 def cluster_order(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Point order grouping clusters 0..K-1 of `labels` (N,) (noise -1 dropped):
     order (M,) and offsets (K + 1,), cluster k = order[offsets[k]:offsets[k+1]]."""
-    labels = np.asarray(labels)
-    clustered = np.flatnonzero(labels >= 0)
-    order = clustered[np.argsort(labels[clustered], kind="stable")]
-    clusters = int(labels.max()) + 1 if len(clustered) else 0
-    offsets = np.searchsorted(labels[order], np.arange(clusters + 1)).astype(np.int64)
-    return order.astype(np.int64), offsets
+    labels = np.asarray(labels, dtype=np.int64)
+    clusters = int(labels.max()) + 1 if len(labels) else 0
+    return kernels._group_by_label(labels, max(clusters, 0))
 
 
 def fit_rectangles(

@@ -123,26 +123,16 @@ def _dbscan(points: np.ndarray, eps: float, min_points: int) -> tuple[np.ndarray
     if count == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.bool_)
     side = eps / math.sqrt(3.0) * _VOXEL_SHRINK
-    cells = np.floor((points - points.min(axis=0)) / side)
-    if (cells > 2.0**60).any():
-        raise ValueError(
-            f"eps={eps} is too small for a cloud spanning {np.ptp(points, axis=0).max():.3g}: "
-            "shift and scale the points, or raise eps"
-        )
-    cells = cells.astype(np.int64)
-    order = _voxel_order(cells)
-    return kernels._dbscan_sorted(
-        np.ascontiguousarray(points[order]), np.ascontiguousarray(cells[order]), order, float(eps), int(min_points)
-    )
-
-
-def _voxel_order(cells: np.ndarray) -> np.ndarray:
-    """Permutation sorting (N, 3) non-negative voxel indices lexicographically."""
-    extent = cells.max(axis=0) + 1
+    low, high = kernels._bounds(points)
+    span = float((high - low).max())
+    if span / side > 2.0**60:
+        raise ValueError(f"eps={eps} is too small for a cloud spanning {span:.3g}: shift and scale the points, or raise eps")
+    cells, extent = kernels._voxel_cells(points, low, side)
     if float(extent[0]) * float(extent[1]) * float(extent[2]) < 2.0**62:
-        keys = (cells[:, 0] * extent[1] + cells[:, 1]) * extent[2] + cells[:, 2]
-        return np.argsort(keys)
-    return np.lexsort((cells[:, 2], cells[:, 1], cells[:, 0]))
+        order = kernels._radix_order(cells, extent)
+    else:
+        order = np.lexsort((cells[:, 2], cells[:, 1], cells[:, 0]))
+    return kernels._dbscan_sorted(kernels._take_rows(points, order), kernels._take_rows(cells, order), order, float(eps), int(min_points))
 
 
 def _checked_points(points: np.ndarray) -> np.ndarray:

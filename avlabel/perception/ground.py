@@ -13,6 +13,7 @@ roof or the foot of a wall. A point is ground when it is less than
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -38,6 +39,11 @@ class PolarGrid:
 
     @classmethod
     def from_config(cls, config: GroundConfig) -> "PolarGrid":
+        """The grid of a config (built once per distinct config)."""
+        return _grid_of(config)
+
+    @classmethod
+    def build(cls, config: GroundConfig) -> "PolarGrid":
         edges = np.asarray(config.ring_edges, dtype=np.float64)
         middles = (edges[:-1] + edges[1:]) / 2
         sectors = np.clip(np.round(2 * np.pi * middles / config.sector_arc_length), config.min_sectors, config.max_sectors).astype(np.int64)
@@ -91,6 +97,11 @@ class GroundModel:
             bins[outside] = np.maximum(self.grid.bin_of(clipped), 0)
         plane = self.planes[bins]
         return -(plane[:, 3] + plane[:, 0] * xy[:, 0] + plane[:, 1] * xy[:, 1]) / plane[:, 2]
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_of(config: GroundConfig) -> PolarGrid:
+    return PolarGrid.build(config)
 
 
 def fit_ground(points: np.ndarray, config: GroundConfig, grid: PolarGrid | None = None) -> tuple[GroundModel, np.ndarray]:

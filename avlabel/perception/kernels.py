@@ -7,11 +7,12 @@ Clustering grid
 ---------------
 DBSCAN runs on a voxel grid of side `eps / sqrt(3)` (a hair less), so that any two
 points of one voxel are within `eps` of each other. The points are sorted by voxel
-(lexicographic ix, iy, iz), and the voxels whose centres may hold points within `eps`
-of a voxel are the 5 x 5 x 5 block around it. For a fixed (dx, dy) the block's voxels
-(ix+dx, iy+dy, iz-2..iz+2) are contiguous in the sorted order, and their start moves
-forward monotonically as we walk the sorted voxels, so 25 forward-only cursors find
-every neighbouring voxel without hashing: linear after the sort.
+(lexicographic ix, iy, iz), and the voxels that may hold points within `eps` of a voxel
+are the 5 x 5 x 5 block around it. Voxels of one (ix, iy) form a column, contiguous and
+sorted by iz; for a fixed dx the columns (ix+dx, iy-2..iy+2) are contiguous in the
+sorted column list and their start only moves forward as we walk the columns, so five
+forward-only cursors find every neighbouring column without hashing: linear after the
+sort.
 """
 
 from __future__ import annotations
@@ -26,13 +27,95 @@ _REACH = 2
 
 
 @njit(**_JIT)
-def _lexicographic_less(cells: np.ndarray, index: int, x: int, y: int, z: int) -> bool:
-    """cells[index] < (x, y, z) in lexicographic order."""
-    if cells[index, 0] != x:
-        return cells[index, 0] < x
-    if cells[index, 1] != y:
-        return cells[index, 1] < y
-    return cells[index, 2] < z
+def _bounds(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-axis minimum and maximum (3,) of points (N >= 1, 3)."""
+    low = points[0, :3].astype(np.float64)
+    high = low.copy()
+    for point in range(1, points.shape[0]):
+        for axis in range(3):
+            value = points[point, axis]
+            if value < low[axis]:
+                low[axis] = value
+            elif value > high[axis]:
+                high[axis] = value
+    return low, high
+
+
+@njit(**_JIT)
+def _take_rows(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """values[order] for a 2-D array, as a contiguous copy (NumPy's row gather is slow
+    for narrow rows)."""
+    columns = values.shape[1]
+    result = np.empty((order.shape[0], columns), values.dtype)
+    for row in range(order.shape[0]):
+        source = order[row]
+        for column in range(columns):
+            result[row, column] = values[source, column]
+    return result
+
+
+@njit(**_JIT)
+def _group_by_label(labels: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counting sort of indices by label 0..groups-1 (-1 dropped): order (M,), offsets
+    (groups + 1,), group g = order[offsets[g]:offsets[g+1]], ascending index within."""
+    offsets = np.zeros(groups + 1, np.int64)
+    for label in labels:
+        if label >= 0:
+            offsets[label + 1] += 1
+    for group in range(groups):
+        offsets[group + 1] += offsets[group]
+    cursor = offsets[:-1].copy()
+    order = np.empty(offsets[groups], np.int64)
+    for index in range(labels.shape[0]):
+        label = labels[index]
+        if label >= 0:
+            order[cursor[label]] = index
+            cursor[label] += 1
+    return order, offsets
+
+
+@njit(**_JIT)
+def _voxel_cells(points: np.ndarray, low: np.ndarray, side: float) -> tuple[np.ndarray, np.ndarray]:
+    """Voxel indices (N, 3) int64 >= 0 of points (N, 3) on a grid of `side` anchored at
+    `low` (the cloud's minimum), and the grid's extent (3,) in voxels."""
+    count = points.shape[0]
+    cells = np.empty((count, 3), np.int64)
+    extent = np.zeros(3, np.int64)
+    for point in range(count):
+        for axis in range(3):
+            cell = np.int64(np.floor((points[point, axis] - low[axis]) / side))
+            cells[point, axis] = cell
+            if cell + 1 > extent[axis]:
+                extent[axis] = cell + 1
+    return cells, extent
+
+
+@njit(**_JIT)
+def _radix_order(cells: np.ndarray, extent: np.ndarray) -> np.ndarray:
+    """Permutation sorting voxel indices (N, 3) lexicographically, by LSD radix sort of
+    the key (ix * ny + iy) * nz + iz (the caller checks that it fits in int64)."""
+    count = cells.shape[0]
+    keys = (cells[:, 0] * extent[1] + cells[:, 1]) * extent[2] + cells[:, 2]
+    largest = extent[0] * extent[1] * extent[2]
+    order = np.arange(count)
+    scratch = np.empty(count, np.int64)
+    bits = 11
+    buckets = 1 << bits
+    mask = buckets - 1
+    shift = 0
+    while (largest >> shift) > 0:
+        counts = np.zeros(buckets + 1, np.int64)
+        for index in range(count):
+            counts[((keys[order[index]] >> shift) & mask) + 1] += 1
+        for bucket in range(buckets):
+            counts[bucket + 1] += counts[bucket]
+        for index in range(count):
+            digit = (keys[order[index]] >> shift) & mask
+            scratch[counts[digit]] = order[index]
+            counts[digit] += 1
+        order, scratch = scratch, order
+        shift += bits
+    return order
 
 
 @njit(**_JIT)
@@ -60,54 +143,56 @@ def _voxel_table(sorted_cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(**_JIT)
-def _voxel_neighbours(coordinates: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
-    """For voxels sorted lexicographically (V, 3), every other voxel within `reach` cells
-    along each axis, as CSR: neighbour_offsets (V + 1,), neighbours (E,) int64."""
+def _column_table(coordinates: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Voxel columns (same ix, iy) of voxels sorted lexicographically (V, 3), and each
+    column's neighbouring columns (|dx|, |dy| <= reach, itself included).
+
+    Returns column_of_voxel (V,), column_offsets (C + 1,) (column c holds voxels
+    column_offsets[c]:column_offsets[c+1], sorted by iz), and the neighbour columns as
+    CSR: neighbour_offsets (C + 1,), neighbours (E,). For a fixed dx the neighbours
+    (ix+dx, iy-reach..iy+reach) are contiguous in the sorted column list and their start
+    only moves forward, so one cursor per dx finds them without hashing."""
     voxels = coordinates.shape[0]
+    column_of_voxel = np.empty(voxels, np.int64)
+    starts = np.empty(voxels + 1, np.int64)
+    columns = 0
+    for voxel in range(voxels):
+        if voxel == 0 or coordinates[voxel, 0] != coordinates[voxel - 1, 0] or coordinates[voxel, 1] != coordinates[voxel - 1, 1]:
+            starts[columns] = voxel
+            columns += 1
+        column_of_voxel[voxel] = columns - 1
+    starts[columns] = voxels
+    column_offsets = starts[: columns + 1].copy()
     width = 2 * reach + 1
-    columns = width * width
-    cursors = np.zeros(columns, np.int64)
-    counts = np.zeros(voxels + 1, np.int64)
-    # Two passes over the same cursor walk: count, then fill.
-    for fill in range(2):
-        if fill == 1:
-            total = 0
-            for voxel in range(voxels):
-                current = counts[voxel]
-                counts[voxel] = total
-                total += current
-            counts[voxels] = total
-            neighbours = np.empty(total, np.int64)
-            cursors[:] = 0
-        else:
-            neighbours = np.empty(0, np.int64)
-        for voxel in range(voxels):
-            x = coordinates[voxel, 0]
-            y = coordinates[voxel, 1]
-            z = coordinates[voxel, 2]
-            written = 0
-            for column in range(columns):
-                target_x = x + column // width - reach
-                target_y = y + column % width - reach
-                cursor = cursors[column]
-                while cursor < voxels and _lexicographic_less(coordinates, cursor, target_x, target_y, z - reach):
-                    cursor += 1
-                cursors[column] = cursor
-                other = cursor
-                while (
-                    other < voxels
-                    and coordinates[other, 0] == target_x
-                    and coordinates[other, 1] == target_y
-                    and coordinates[other, 2] <= z + reach
-                ):
-                    if other != voxel:
-                        if fill == 1:
-                            neighbours[counts[voxel] + written] = other
-                        written += 1
-                    other += 1
-            if fill == 0:
-                counts[voxel] = written
-    return counts, neighbours
+    cursors = np.zeros(width, np.int64)
+    neighbour_offsets = np.zeros(columns + 1, np.int64)
+    capacity = columns * 9 + 16
+    neighbours = np.empty(capacity, np.int64)
+    total = 0
+    for column in range(columns):
+        x = coordinates[column_offsets[column], 0]
+        y = coordinates[column_offsets[column], 1]
+        for step in range(width):
+            target_x = x + step - reach
+            cursor = cursors[step]
+            while cursor < columns:
+                other_x = coordinates[column_offsets[cursor], 0]
+                if other_x > target_x or (other_x == target_x and coordinates[column_offsets[cursor], 1] >= y - reach):
+                    break
+                cursor += 1
+            cursors[step] = cursor
+            other = cursor
+            while other < columns and coordinates[column_offsets[other], 0] == target_x and coordinates[column_offsets[other], 1] <= y + reach:
+                if total == capacity:
+                    grown = np.empty(capacity * 2, np.int64)
+                    grown[:capacity] = neighbours
+                    neighbours = grown
+                    capacity *= 2
+                neighbours[total] = other
+                total += 1
+                other += 1
+        neighbour_offsets[column + 1] = total
+    return column_of_voxel, column_offsets, neighbour_offsets, neighbours[:total].copy()
 
 
 @njit(**_JIT)
@@ -140,6 +225,9 @@ def _dbscan_sorted(
     sorted position -> original index. Returns labels (N,) int64 and core (N,) bool, both
     in the original order, clusters numbered by their lowest-index core point (as
     scikit-learn numbers them), -1 for noise.
+
+    The voxels that may hold points within eps of a voxel are those of its 5 x 5 x 5
+    block: the 25 neighbouring columns, within 2 voxels up or down.
     """
     count = points.shape[0]
     labels_original = np.full(count, -1, np.int64)
@@ -149,7 +237,7 @@ def _dbscan_sorted(
     squared_eps = eps * eps
     coordinates, offsets = _voxel_table(sorted_cells)
     voxels = coordinates.shape[0]
-    neighbour_offsets, neighbours = _voxel_neighbours(coordinates, _REACH)
+    column_of_voxel, column_offsets, neighbour_offsets, neighbour_columns = _column_table(coordinates, _REACH)
 
     # Core points: a voxel with min_points points is all core; otherwise count neighbours
     # (the point itself included) until min_points is reached.
@@ -163,15 +251,25 @@ def _dbscan_sorted(
             core[start:stop] = True
             voxel_has_core[voxel] = True
             continue
+        column = column_of_voxel[voxel]
+        z = coordinates[voxel, 2]
         for point in range(start, stop):
             found = own
-            for slot in range(neighbour_offsets[voxel], neighbour_offsets[voxel + 1]):
-                other_voxel = neighbours[slot]
-                for other in range(offsets[other_voxel], offsets[other_voxel + 1]):
-                    if _squared_distance(points, point, other) <= squared_eps:
-                        found += 1
-                        if found >= min_points:
-                            break
+            for slot in range(neighbour_offsets[column], neighbour_offsets[column + 1]):
+                other_column = neighbour_columns[slot]
+                for other_voxel in range(column_offsets[other_column], column_offsets[other_column + 1]):
+                    step = coordinates[other_voxel, 2] - z
+                    if step < -_REACH or other_voxel == voxel:
+                        continue
+                    if step > _REACH:
+                        break
+                    for other in range(offsets[other_voxel], offsets[other_voxel + 1]):
+                        if _squared_distance(points, point, other) <= squared_eps:
+                            found += 1
+                            if found >= min_points:
+                                break
+                    if found >= min_points:
+                        break
                 if found >= min_points:
                     break
             if found >= min_points:
@@ -183,29 +281,39 @@ def _dbscan_sorted(
     for voxel in range(voxels):
         if not voxel_has_core[voxel]:
             continue
-        for slot in range(neighbour_offsets[voxel], neighbour_offsets[voxel + 1]):
-            other_voxel = neighbours[slot]
-            if other_voxel < voxel or not voxel_has_core[other_voxel]:
+        column = column_of_voxel[voxel]
+        z = coordinates[voxel, 2]
+        for slot in range(neighbour_offsets[column], neighbour_offsets[column + 1]):
+            other_column = neighbour_columns[slot]
+            if other_column < column:
                 continue
-            root = _find(parents, voxel)
-            other_root = _find(parents, other_voxel)
-            if root == other_root:
-                continue
-            linked = False
-            for point in range(offsets[voxel], offsets[voxel + 1]):
-                if not core[point]:
+            for other_voxel in range(column_offsets[other_column], column_offsets[other_column + 1]):
+                step = coordinates[other_voxel, 2] - z
+                if step < -_REACH or other_voxel <= voxel:
                     continue
-                for other in range(offsets[other_voxel], offsets[other_voxel + 1]):
-                    if core[other] and _squared_distance(points, point, other) <= squared_eps:
-                        linked = True
+                if step > _REACH:
+                    break
+                if not voxel_has_core[other_voxel]:
+                    continue
+                root = _find(parents, voxel)
+                other_root = _find(parents, other_voxel)
+                if root == other_root:
+                    continue
+                linked = False
+                for point in range(offsets[voxel], offsets[voxel + 1]):
+                    if not core[point]:
+                        continue
+                    for other in range(offsets[other_voxel], offsets[other_voxel + 1]):
+                        if core[other] and _squared_distance(points, point, other) <= squared_eps:
+                            linked = True
+                            break
+                    if linked:
                         break
                 if linked:
-                    break
-            if linked:
-                if root < other_root:
-                    parents[other_root] = root
-                else:
-                    parents[root] = other_root
+                    if root < other_root:
+                        parents[other_root] = root
+                    else:
+                        parents[root] = other_root
 
     # Each point's cluster root: core points their voxel's; border points that of the
     # nearest core point within eps; the rest noise (-1).
@@ -213,22 +321,30 @@ def _dbscan_sorted(
     for voxel in range(voxels):
         start = offsets[voxel]
         stop = offsets[voxel + 1]
+        column = column_of_voxel[voxel]
+        z = coordinates[voxel, 2]
         for point in range(start, stop):
             if core[point]:
                 roots[point] = _find(parents, voxel)
                 continue
             best = np.inf
             best_voxel = -1
-            for slot in range(neighbour_offsets[voxel], neighbour_offsets[voxel + 1] + 1):
-                other_voxel = voxel if slot == neighbour_offsets[voxel + 1] else neighbours[slot]
-                if not voxel_has_core[other_voxel]:
-                    continue
-                for other in range(offsets[other_voxel], offsets[other_voxel + 1]):
-                    if core[other]:
-                        distance = _squared_distance(points, point, other)
-                        if distance <= squared_eps and distance < best:
-                            best = distance
-                            best_voxel = other_voxel
+            for slot in range(neighbour_offsets[column], neighbour_offsets[column + 1]):
+                other_column = neighbour_columns[slot]
+                for other_voxel in range(column_offsets[other_column], column_offsets[other_column + 1]):
+                    step = coordinates[other_voxel, 2] - z
+                    if step < -_REACH:
+                        continue
+                    if step > _REACH:
+                        break
+                    if not voxel_has_core[other_voxel]:
+                        continue
+                    for other in range(offsets[other_voxel], offsets[other_voxel + 1]):
+                        if core[other]:
+                            distance = _squared_distance(points, point, other)
+                            if distance <= squared_eps and distance < best:
+                                best = distance
+                                best_voxel = other_voxel
             if best_voxel >= 0:
                 roots[point] = _find(parents, best_voxel)
 
@@ -533,7 +649,8 @@ def _fit_rectangles(
 
     points (N, >=2) ego frame; cluster k holds points order[offsets[k]:offsets[k+1]];
     clusters with selected[k] False are skipped (their row stays zero).
-    Coarse search every angle_step, then a search at a tenth of the step around the best.
+    Coarse search every angle_step, then a search at a tenth of the step within one coarse
+    step of the best.
     Returns (K, 6): centre x, y, extent along the angle, extent across it, the angle in
     [0, pi/2), and the fraction of points within 0.2 m of the rectangle's boundary.
     """
@@ -617,4 +734,137 @@ def _fit_rectangles(
         result[cluster, 3] = high2 - low2
         result[cluster, 4] = best_angle
         result[cluster, 5] = near / size
+    return result
+
+
+# --------------------------------------------------------------------------- surface roughness
+
+
+@njit(**_JIT)
+def _range_roughness(
+    points: np.ndarray, order: np.ndarray, offsets: np.ndarray, origin: np.ndarray, min_triples: int, selected: np.ndarray
+) -> np.ndarray:
+    """How ragged each cluster's surface is along the scan lines (metres).
+
+    points (N, 6) POINT_FIELDS (ring in column 5, t_offset_us in column 4); cluster k
+    holds points order[offsets[k]:offsets[k+1]]; origin (3,) the sensor, same frame.
+    Along each ring, in firing order, the range to the sensor of a solid surface changes
+    smoothly, so its second differences are about the range noise; foliage, which beams
+    enter to random depths, gives large ones. Returns the median |second difference| per
+    cluster (K,), NaN when the cluster has fewer than `min_triples` consecutive triples on
+    one ring or rings are unknown (-1), or is not `selected` (K,) bool."""
+    clusters = offsets.shape[0] - 1
+    result = np.full(clusters, np.nan)
+    for cluster in range(clusters):
+        start = offsets[cluster]
+        size = offsets[cluster + 1] - start
+        if size < min_triples + 2 or not selected[cluster]:
+            continue
+        keys = np.empty(size)
+        ranges = np.empty(size)
+        unknown = False
+        for slot in range(size):
+            point = order[start + slot]
+            ring = points[point, 5]
+            if ring < 0:
+                unknown = True
+                break
+            keys[slot] = ring * 1e7 + points[point, 4]  # t_offset spans +-1e5 us
+            dx = points[point, 0] - origin[0]
+            dy = points[point, 1] - origin[1]
+            dz = points[point, 2] - origin[2]
+            ranges[slot] = np.sqrt(dx * dx + dy * dy + dz * dz)
+        if unknown:
+            continue
+        sorted_slots = np.argsort(keys)
+        second = np.empty(size)
+        triples = 0
+        for slot in range(size - 2):
+            first = sorted_slots[slot]
+            middle = sorted_slots[slot + 1]
+            last = sorted_slots[slot + 2]
+            if points[order[start + first], 5] != points[order[start + last], 5]:
+                continue
+            second[triples] = abs(ranges[last] - 2.0 * ranges[middle] + ranges[first])
+            triples += 1
+        if triples >= min_triples:
+            result[cluster] = np.median(second[:triples])
+    return result
+
+
+@njit(**_JIT)
+def _cluster_statistics(xyz: np.ndarray, heights: np.ndarray, intensity: np.ndarray, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per cluster (K, 7): x min, x max, y min, y max, lowest and highest height above
+    ground, mean intensity; cluster k holds points order[offsets[k]:offsets[k+1]]."""
+    clusters = offsets.shape[0] - 1
+    result = np.zeros((clusters, 7))
+    for cluster in range(clusters):
+        start = offsets[cluster]
+        stop = offsets[cluster + 1]
+        if stop == start:
+            continue
+        first = order[start]
+        x_low = x_high = xyz[first, 0]
+        y_low = y_high = xyz[first, 1]
+        h_low = h_high = heights[first]
+        total = 0.0
+        for slot in range(start, stop):
+            point = order[slot]
+            x_low = min(x_low, xyz[point, 0])
+            x_high = max(x_high, xyz[point, 0])
+            y_low = min(y_low, xyz[point, 1])
+            y_high = max(y_high, xyz[point, 1])
+            h_low = min(h_low, heights[point])
+            h_high = max(h_high, heights[point])
+            total += intensity[point]
+        result[cluster, 0] = x_low
+        result[cluster, 1] = x_high
+        result[cluster, 2] = y_low
+        result[cluster, 3] = y_high
+        result[cluster, 4] = h_low
+        result[cluster, 5] = h_high
+        result[cluster, 6] = total / (stop - start)
+    return result
+
+
+@njit(**_JIT)
+def _cluster_polar_extents(xyz: np.ndarray, order: np.ndarray, offsets: np.ndarray, sensor_x: float, sensor_y: float) -> np.ndarray:
+    """Per cluster (K, 4), seen from the sensor in bird's-eye view: [bearing_low,
+    bearing_high, range_low, range_high], the bearings (radians) unwrapped around the
+    centroid's bearing (so bearing_high - bearing_low is the angular width, even across
+    +-pi) and the ranges horizontal, metres."""
+    clusters = offsets.shape[0] - 1
+    result = np.zeros((clusters, 4))
+    for cluster in range(clusters):
+        start = offsets[cluster]
+        stop = offsets[cluster + 1]
+        if stop == start:
+            continue
+        centre_x = 0.0
+        centre_y = 0.0
+        for slot in range(start, stop):
+            centre_x += xyz[order[slot], 0]
+            centre_y += xyz[order[slot], 1]
+        centre_x = centre_x / (stop - start) - sensor_x
+        centre_y = centre_y / (stop - start) - sensor_y
+        centre_bearing = np.arctan2(centre_y, centre_x)
+        cos, sin = np.cos(centre_bearing), np.sin(centre_bearing)
+        low = np.inf
+        high = -np.inf
+        near = np.inf
+        far = 0.0
+        for slot in range(start, stop):
+            x = xyz[order[slot], 0] - sensor_x
+            y = xyz[order[slot], 1] - sensor_y
+            # bearing relative to the centroid's: atan2 of the point in the rotated frame
+            relative = np.arctan2(-sin * x + cos * y, cos * x + sin * y)
+            low = min(low, relative)
+            high = max(high, relative)
+            distance = np.sqrt(x * x + y * y)
+            near = min(near, distance)
+            far = max(far, distance)
+        result[cluster, 0] = centre_bearing + low
+        result[cluster, 1] = centre_bearing + high
+        result[cluster, 2] = near
+        result[cluster, 3] = far
     return result

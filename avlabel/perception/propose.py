@@ -11,6 +11,7 @@ de-skew: the sync stage will replace it).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avlabel.io.logstore import DriveLog
-from avlabel.perception import boxfit, classify, cluster, ground, radar as radar_module
+from avlabel.perception import boxfit, classify, cluster, ground, kernels, radar as radar_module
 from avlabel.perception.settings import PerceptionConfig
 from avlabel.structs import POINT_FIELDS, Cuboid, wrap_angle
 from avlabel.structs import _checks
@@ -93,7 +94,8 @@ def propose_ego(
     clock = _Stopwatch(timings)
     total = np.shape(points)[0] if np.ndim(points) else 0
     points, finite = _checked_points(points)
-    sensor_xy = np.zeros(2) if sensor_origin is None else np.asarray(sensor_origin, dtype=np.float64).reshape(3)[:2]
+    sensor = np.zeros(3) if sensor_origin is None else np.asarray(sensor_origin, dtype=np.float64).reshape(3)
+    sensor_xy = sensor[:2]
     point_cluster = np.full(total, -1, np.int64)
 
     # Ground: height of every point above its local ground plane.
@@ -110,7 +112,7 @@ def propose_ego(
         (heights >= settings.min_height) & (heights <= settings.max_height) & (ranges <= settings.max_range)
         & ~((np.abs(x) <= settings.ego_half_length) & (np.abs(y) <= settings.ego_half_width))
     )
-    xyz = points[candidates, :3].astype(np.float64)
+    xyz = kernels._take_rows(points[:, :3], candidates).astype(np.float64)
 
     # Clusters; those too large for any class (a car against a wall or a hedge) are
     # clustered again with tighter radii, which only dense near points survive.
@@ -121,6 +123,8 @@ def propose_ego(
     largest = max(np.hypot(row.max_length, row.max_width) for row in config.classes.values()) + config.score.size_slack
     for tighter in settings.split_eps:
         labels = _split_oversize(xyz, labels, largest, tighter, settings.min_points)
+    if settings.merge_range_gap > 0:
+        labels = _merge_along_sight(xyz, labels, sensor_xy, settings.merge_max_extent, settings.merge_range_gap, settings.merge_bearing_overlap)
     order, offsets = boxfit.cluster_order(labels)
     sizes = np.diff(offsets)
     clock.lap("cluster")
@@ -130,21 +134,23 @@ def propose_ego(
 
     # Rectangles, only for clusters that could become a proposal: enough points, and an
     # axis-aligned footprint no larger than the largest class allows.
-    starts = offsets[:-1]
-    sorted_xy = xyz[order, :2]
-    spans = np.maximum.reduceat(sorted_xy, starts) - np.minimum.reduceat(sorted_xy, starts)
+    candidate_heights = heights[candidates]
+    statistics = kernels._cluster_statistics(xyz, candidate_heights, points[candidates, 3], order, offsets)
+    bottom, top, intensity = statistics[:, 4], statistics[:, 5], statistics[:, 6]
     fewest = min(settings.min_cluster_points, config.radar.far_min_lidar_points if radar else settings.min_cluster_points)
-    worth_fitting = (sizes >= fewest) & (np.hypot(spans[:, 0], spans[:, 1]) <= largest)
+    worth_fitting = (sizes >= fewest) & (np.hypot(statistics[:, 1] - statistics[:, 0], statistics[:, 3] - statistics[:, 2]) <= largest)
     rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit, worth_fitting)
     clock.lap("fit")
-    sorted_heights = heights[candidates][order]
-    top = np.maximum.reduceat(sorted_heights, starts)
-    bottom = np.minimum.reduceat(sorted_heights, starts)
-    intensity = np.add.reduceat(points[candidates, 3][order].astype(np.float64), starts) / sizes
+
+    # Class and score; the scan-line roughness (foliage) only where a class is plausible.
     features = classify.ClusterFeatures(
         length=rectangles.length, width=rectangles.width, height=top, bottom=bottom, num_points=sizes,
         range=np.hypot(rectangles.centres[:, 0] - sensor_xy[0], rectangles.centres[:, 1] - sensor_xy[1]),
         edge_fraction=rectangles.edge_fraction, intensity=intensity,
+    )
+    plausible = worth_fitting & (classify.classify(features, config.classes, config.score).score >= config.min_score)
+    features = dataclasses.replace(
+        features, roughness=kernels._range_roughness(points[candidates], order, offsets, sensor, config.score.min_roughness_triples, plausible)
     )
     classes = classify.classify(features, config.classes, config.score)
     clock.lap("classify")
@@ -190,6 +196,7 @@ def propose_ego(
     attributes = tuple(
         {
             "fit_quality": round(float(rectangles.edge_fraction[k]), 3),
+            "roughness": None if np.isnan(features.roughness[k]) else round(float(features.roughness[k]), 3),
             "observed_size": [round(float(rectangles.length[k]), 2), round(float(rectangles.width[k]), 2), round(float(top[k]), 2)],
             "completed": bool(completed[k]),
             "range": round(float(features.range[k]), 1),
@@ -311,6 +318,66 @@ def _split_oversize(xyz: np.ndarray, labels: np.ndarray, largest: float, eps: fl
     clustered = labels >= 0
     _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
     return labels
+
+
+def _merge_along_sight(
+    xyz: np.ndarray, labels: np.ndarray, sensor_xy: np.ndarray, largest: float, range_gap: float, bearing_overlap: float
+) -> np.ndarray:
+    """Join clusters that are pieces of one object seen along the same line of sight.
+
+    A car's rear face, its roof and its bonnet come apart where beams graze the roof, go
+    through glass or are blocked, but the pieces lie at the same bearing from the sensor,
+    one behind the other. Two clusters are joined when their bearing intervals overlap by
+    at least `bearing_overlap` of the narrower one (widened by 0.1 m at their range),
+    their range intervals are at most `range_gap` apart, and the union's bird's-eye
+    bounding box diagonal stays within `largest` (a car's, so that two cars one behind the
+    other stay two). Nearest pairs are joined first. Returns contiguous labels (N,)."""
+    order, offsets = boxfit.cluster_order(labels)
+    clusters = len(offsets) - 1
+    if clusters < 2:
+        return labels
+    polar = kernels._cluster_polar_extents(xyz, order, offsets, float(sensor_xy[0]), float(sensor_xy[1]))
+    boxes = kernels._cluster_statistics(xyz, xyz[:, 2], xyz[:, 2], order, offsets)[:, :4]
+    small = np.flatnonzero(np.hypot(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]) <= largest)
+    if len(small) < 2:
+        return labels
+    low, high, near, far = (polar[small, column] for column in range(4))
+    pad = 0.1 / np.maximum(near, 1.0)
+    # Bearings relative to each row's interval start, wrapped, so that +-pi does not matter.
+    shift = np.mod(low[None, :] - low[:, None] + np.pi, 2 * np.pi) - np.pi
+    other_low = low[:, None] + shift
+    other_high = other_low + (high - low)[None, :]
+    overlap = np.minimum(high[:, None] + pad[:, None], other_high + pad[None, :]) - np.maximum(low[:, None] - pad[:, None], other_low - pad[None, :])
+    narrower = np.minimum((high - low + 2 * pad)[:, None], (high - low + 2 * pad)[None, :])
+    gap = np.maximum(near[None, :] - far[:, None], near[:, None] - far[None, :])
+    candidate = (overlap >= bearing_overlap * narrower) & (gap <= range_gap) & np.triu(np.ones((len(small), len(small)), bool), 1)
+    first, second = np.nonzero(candidate)
+    if len(first) == 0:
+        return labels
+    parents = np.arange(clusters)
+    extent = boxes.copy()  # x low, x high, y low, y high of each group, at its root
+    for index in np.argsort(gap[first, second], kind="stable"):
+        root, other = _root_of(parents, small[first[index]]), _root_of(parents, small[second[index]])
+        if root == other:
+            continue
+        union = np.array([min(extent[root, 0], extent[other, 0]), max(extent[root, 1], extent[other, 1]),
+                          min(extent[root, 2], extent[other, 2]), max(extent[root, 3], extent[other, 3])])
+        if np.hypot(union[1] - union[0], union[3] - union[2]) > largest:
+            continue
+        parents[max(root, other)] = min(root, other)
+        extent[min(root, other)] = union
+    roots = np.array([_root_of(parents, cluster) for cluster in range(clusters)])
+    merged = labels.copy()
+    clustered = merged >= 0
+    _, merged[clustered] = np.unique(roots[merged[clustered]], return_inverse=True)
+    return merged
+
+
+def _root_of(parents: np.ndarray, item: int) -> int:
+    while parents[item] != item:
+        parents[item] = parents[parents[item]]
+        item = parents[item]
+    return int(item)
 
 
 def _heading_direction(yaw: np.ndarray, velocity: np.ndarray) -> np.ndarray:

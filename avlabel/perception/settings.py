@@ -31,7 +31,7 @@ class GroundConfig(_Section):
     max_tilt_degrees: float = Field(20.0, gt=0, lt=90)  # steeper planes are walls, not ground
     max_flatness: float = Field(0.01, gt=0)  # mean squared height residual of the plane fit, m^2
     step_tolerance: float = Field(0.35, ge=0)  # height jump allowed between neighbour bins
-    max_slope: float = Field(0.15, ge=0)  # plus this much per metre between bin centres
+    max_slope: float = Field(0.05, ge=0)  # plus this much per metre between bin centres (change of grade)
     max_bend_degrees: float = Field(6.0, gt=0, lt=90)  # tilt allowed between neighbour planes
     ground_height_at_ego: float = 0.0  # ground z under the ego origin (ego frame)
     ground_threshold: float = Field(0.2, gt=0)  # points lower than this above the plane are ground
@@ -50,7 +50,10 @@ class ClusteringConfig(_Section):
     eps: float = Field(0.5, gt=0)  # metres, at short range
     eps_per_metre: float = Field(0.0, ge=0)  # > 0: the radius grows with range
     min_points: int = Field(3, ge=1)
-    split_eps: tuple[float, ...] = (0.3,)  # tighter radii for clusters too large for any class
+    split_eps: tuple[float, ...] = ()  # tighter radii for clusters too large for any class (off: measured no gain)
+    merge_range_gap: float = Field(0.0, ge=0)  # join pieces one behind the other along a line of sight (0: off; measured a loss)
+    merge_bearing_overlap: float = Field(0.5, ge=0, le=1)  # share of the narrower bearing interval they must share
+    merge_max_extent: float = Field(6.0, gt=0)  # bird's-eye diagonal the joined pieces may span (a car's)
     max_height: float = Field(4.5, gt=0)  # points higher above ground are ignored (canopies, signs)
     min_height: float = Field(0.2, ge=0)  # lower than this above ground is left to the ground
     ego_half_length: float = Field(2.6, ge=0)  # the ego's own returns, around the ego origin
@@ -63,7 +66,7 @@ class BoxFitConfig(_Section):
     """Search-based rectangle fitting on the bird's-eye view (see boxfit.py)."""
 
     criterion: str = "closeness"  # area | closeness | variance
-    angle_step_degrees: float = Field(1.0, gt=0, le=15)
+    angle_step_degrees: float = Field(3.0, gt=0, le=15)  # coarse search step; then a tenth of it around the best
     closeness_floor: float = Field(0.01, gt=0)  # d0 of the closeness criterion, metres
     max_fit_points: int = Field(400, ge=10)  # larger clusters are subsampled for the search
 
@@ -90,17 +93,19 @@ class ClassConfig(_Section):
     max_height: float = Field(gt=0)
     size_tolerance: float = Field(0.25, gt=0)  # relative spread of the size prior
     max_bottom: float = Field(0.8, ge=0)  # the lowest point may float this high above ground
-    min_edge_fraction: float = Field(0.5, ge=0, le=1)  # share of points on the box boundary (surfaces, not foliage)
+    min_edge_fraction: float = Field(0.2, ge=0, le=1)  # share of points on the box boundary
+    max_roughness: float = Field(0.09, gt=0)  # median range second difference along rings, metres (foliage is rough)
+    min_visible_length: float = Field(0.2, ge=0)  # the longer observed extent must reach this
     points_for_confidence: float = Field(30.0, gt=0)  # score support 1 - exp(-n / this)
     prior: float = Field(1.0, gt=0)  # relative frequency weight
 
 
 def _default_classes() -> dict[str, ClassConfig]:
     return {
-        "car": ClassConfig(length=4.5, width=1.9, height=1.6, min_length=3.2, max_length=5.6, min_width=1.4, max_width=2.3, min_height=1.1, max_height=2.2, points_for_confidence=40.0),
-        "truck": ClassConfig(length=8.0, width=2.5, height=3.3, min_length=5.0, max_length=16.0, min_width=2.0, max_width=2.9, min_height=2.2, max_height=4.3, size_tolerance=0.35, points_for_confidence=60.0, prior=0.5),
+        "car": ClassConfig(length=4.5, width=1.9, height=1.6, min_length=3.2, max_length=5.6, min_width=1.4, max_width=2.3, min_height=1.1, max_height=2.2, points_for_confidence=40.0, min_visible_length=0.9),
+        "truck": ClassConfig(length=8.0, width=2.5, height=3.3, min_length=5.0, max_length=16.0, min_width=2.0, max_width=2.9, min_height=2.2, max_height=4.3, size_tolerance=0.35, points_for_confidence=60.0, prior=0.5, min_visible_length=1.8),
         "pedestrian": ClassConfig(length=0.6, width=0.6, height=1.7, min_length=0.2, max_length=1.1, min_width=0.2, max_width=1.0, min_height=1.0, max_height=2.1, size_tolerance=0.3, points_for_confidence=15.0),
-        "cyclist": ClassConfig(length=1.8, width=0.7, height=1.7, min_length=1.2, max_length=2.3, min_width=0.3, max_width=1.1, min_height=1.1, max_height=2.1, size_tolerance=0.3, points_for_confidence=20.0, prior=0.5),
+        "cyclist": ClassConfig(length=1.8, width=0.7, height=1.7, min_length=1.2, max_length=2.3, min_width=0.3, max_width=1.1, min_height=1.1, max_height=2.1, size_tolerance=0.3, points_for_confidence=20.0, prior=0.5, min_visible_length=0.5),
         "other": ClassConfig(length=1.0, width=1.0, height=1.0, min_length=0.1, max_length=4.0, min_width=0.1, max_width=3.0, min_height=0.3, max_height=3.0, size_tolerance=0.8, points_for_confidence=40.0, prior=0.2),
     }
 
@@ -122,6 +127,9 @@ class ScoreConfig(_Section):
     height_slack_per_metre: float = Field(0.008, ge=0)  # plus this per metre (beam spacing)
     size_slack: float = Field(0.15, ge=0)  # metres of length/width the envelope forgives
     edge_softness: float = Field(0.15, gt=0)  # width of the ramp around min_edge_fraction
+    roughness_softness: float = Field(0.04, gt=0)  # width of the ramp around max_roughness
+    visible_softness: float = Field(0.3, gt=0)  # width of the ramp around min_visible_length
+    min_roughness_triples: int = Field(6, ge=1)  # fewer scan-line triples: roughness unknown
 
 
 class PerceptionConfig(_Section):
