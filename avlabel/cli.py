@@ -179,6 +179,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from avlabel.viewer import view
+
+    labels_path = view(args.log, args.labels, annotator=args.annotator, cameras=args.camera, screenshot=args.screenshot)
+    print(f"wrote {args.screenshot}; labels in {labels_path}" if args.screenshot else f"labels in {labels_path}")
+    return 0
+
 # --------------------------------------------------------------------------- output
 
 
@@ -297,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("log", metavar="LOG.h5")
     export.add_argument("out", metavar="OUT", help="output folder (an OpenLABEL .json file for openlabel)")
     export.add_argument("--version", default="v1.0-mini", help="nuScenes table folder name (default v1.0-mini)")
+    viewer = command("view", _cmd_view, "review and correct labels in the Open3D viewer (edits journaled, saved atomically)")
+    viewer.add_argument("log", metavar="LOG.h5")
+    viewer.add_argument("--labels", help="labels file to review (default: LOG.labels.json beside the log, started from the log's truth, else empty)")
+    viewer.add_argument("--annotator", required=True, help="your name, recorded with every edit")
+    viewer.add_argument("--camera", action="append", help="camera to show (repeatable; default: all)")
+    viewer.add_argument("--screenshot", metavar="PNG", help="save the window as a PNG and exit (headless: starts Xvfb if DISPLAY is unset)")
     evaluate = command("eval", _cmd_eval, "score labels against ground truth (a drive log's truth or a labels file)")
     evaluate.add_argument("--pred", required=True, metavar="LABELS", help="labels file to score")
     evaluate.add_argument("--gt", required=True, metavar="LOG_OR_LABELS", help="drive log (.h5) with truth, or a labels file")

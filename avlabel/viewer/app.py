@@ -1,0 +1,475 @@
+"""The correction viewer: an Open3D GUI window on top of `ViewerController`.
+
+    +--------------------------------------------+-------------------------+
+    |                                            | camera images with the  |
+    |  3D scene: points (height / intensity /    | sweep and the cuboids   |
+    |  in-box colours), cuboids in class colours | projected into them     |
+    |  with heading marks and track ids, the     +-------------------------+
+    |  selected one white, radar detections with | selected cuboid         |
+    |  velocity arrows, the ego                  | track timeline          |
+    |                                            | review queue            |
+    |                                            | keyboard help           |
+    +--------------------------------------------+-------------------------+
+    | play  < >  [frame slider]  next in queue  save                       |
+    | status: sweep, reviewed / total tracks, saved?, annotator, message   |
+    +----------------------------------------------------------------------+
+
+Every key, button and menu item ends in `ViewerApp.perform(action)`, which runs the
+controller's action and redraws what it changed; `press(key)` is the keyboard's way in
+(tests press keys the same way). The event loop is driven with `run_one_tick`, which
+also lets tests and benchmarks step the window by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import open3d as o3d
+import open3d.visualization.gui as gui
+import open3d.visualization.rendering as rendering
+
+from avlabel.structs import box_corners
+from avlabel.viewer import drawing
+from avlabel.viewer.controller import ACTIONS, BINDINGS, Change, ViewerController, help_rows
+
+logger = logging.getLogger(__name__)
+
+PANEL_WIDTH = 540
+BAR_HEIGHT = 64
+PLAY_PERIOD_S = 0.1  # 10 Hz, the usual LiDAR rate
+EGO_SIZE = (4.6, 1.9, 1.6)
+# What the mouse does with Ctrl held: select, and with Shift too: create.
+_KEY_NAMES = {int(getattr(gui.KeyName, name)): name for name in dir(gui.KeyName) if name.isupper()}
+_SHIFT_KEYS = {int(gui.KeyName.LEFT_SHIFT), int(gui.KeyName.RIGHT_SHIFT)}
+_CONTROL_KEYS = {int(gui.KeyName.LEFT_CONTROL), int(gui.KeyName.RIGHT_CONTROL)}
+
+
+def _lineset(vertices: np.ndarray, lines: np.ndarray, colors: np.ndarray | tuple[float, float, float]) -> o3d.geometry.LineSet:
+    lineset = o3d.geometry.LineSet(o3d.utility.Vector3dVector(np.asarray(vertices, np.float64)), o3d.utility.Vector2iVector(np.asarray(lines, np.int32)))
+    colors = np.asarray(colors, np.float64)
+    lineset.colors = o3d.utility.Vector3dVector(np.tile(colors, (len(lines), 1)) if colors.ndim == 1 else colors)
+    return lineset
+
+
+def _material(shader: str, *, point_size: float = 1.0, line_width: float = 1.0) -> rendering.MaterialRecord:
+    material = rendering.MaterialRecord()
+    material.shader = shader
+    material.point_size = point_size
+    material.line_width = line_width
+    return material
+
+
+class ViewerApp:
+    """One viewer window. Build it after `gui.Application.instance.initialize()` (done by
+    `run_viewer`, or by the caller when stepping by hand)."""
+
+    def __init__(self, controller: ViewerController, *, width: int = 1600, height: int = 1000) -> None:
+        self.controller = controller
+        self.application = gui.Application.instance
+        self.window = self.application.create_window(f"avlabel review - {controller.frames.log.name} - {controller.session.annotator}", width, height)
+        self.window.set_on_layout(self._layout)
+        self.window.set_on_key(self._on_key)
+        self.window.set_on_close(self._on_close)
+        self.open = True
+        self._shift = False
+        self._control = False
+        self._point_capacity = 0
+        self._labels_3d: list[gui.Label3D] = []
+        self._last_play = time.monotonic()
+        self._camera_follow: np.ndarray | None = None
+        self._build()
+        self.refresh(Change.FRAME | Change.LABELS | Change.SELECTION | Change.VIEW)
+        self._reset_camera()
+
+    # ------------------------------------------------------------------ widgets
+
+    def _build(self) -> None:
+        theme = self.window.theme
+        spacing = int(round(0.3 * theme.font_size))
+        self.scene = gui.SceneWidget()
+        self.scene.scene = rendering.Open3DScene(self.window.renderer)
+        self.scene.scene.set_background([0.08, 0.08, 0.10, 1.0])
+        self.scene.scene.show_axes(False)
+        self.scene.set_on_mouse(self._on_mouse)
+        self.window.add_child(self.scene)
+
+        self.panel = gui.ScrollableVert(spacing, gui.Margins(spacing, spacing, spacing, spacing))
+        self.camera_widgets: dict[str, gui.ImageWidget] = {}
+        for name in self.controller.frames.cameras:
+            widget = gui.ImageWidget(o3d.geometry.Image(np.zeros((8, 8, 3), np.uint8)))
+            self.camera_widgets[name] = widget
+            self.panel.add_child(widget)
+        self.panel.add_child(gui.Label("Selected"))
+        self.selection_label = gui.Label("")
+        self.panel.add_child(self.selection_label)
+        self.panel.add_child(gui.Label("Track timeline (grey machine, green accepted, blue corrected, yellow interpolated; ticks: keyframes)"))
+        self.timeline_widget = gui.ImageWidget(o3d.geometry.Image(np.zeros((8, 8, 3), np.uint8)))
+        self.panel.add_child(self.timeline_widget)
+        self.panel.add_child(gui.Label("Review queue (worst first; click to go there)"))
+        self.queue_list = gui.ListView()
+        self.queue_list.set_max_visible_items(8)
+        self.queue_list.set_on_selection_changed(self._on_queue_clicked)
+        self.panel.add_child(self.queue_list)
+        self.help_section = gui.CollapsableVert("Keyboard (H hides)", spacing, gui.Margins(spacing, 0, 0, 0))
+        grid = gui.VGrid(2, spacing)
+        for key, description in help_rows():
+            grid.add_child(gui.Label(key))
+            grid.add_child(gui.Label(description))
+        self.help_section.add_child(grid)
+        self.panel.add_child(self.help_section)
+        self.window.add_child(self.panel)
+
+        self.bar = gui.Vert(spacing, gui.Margins(spacing, spacing, spacing, spacing))
+        row = gui.Horiz(spacing)
+        for text, action in (("Play/Pause", "play"), ("<", "previous_frame"), (">", "next_frame")):
+            button = gui.Button(text)
+            button.set_on_clicked(lambda name=action: self.perform(name))
+            row.add_child(button)
+        self.slider = gui.Slider(gui.Slider.INT)
+        self.slider.set_limits(0, max(len(self.controller.frames) - 1, 1))
+        self.slider.set_on_value_changed(self._on_slider)
+        row.add_child(self.slider)
+        for text, action in (("Next in queue (Q)", "next_in_queue"), ("Undo", "undo"), ("Redo", "redo"), ("Save (Ctrl+S)", "save")):
+            button = gui.Button(text)
+            button.set_on_clicked(lambda name=action: self.perform(name))
+            row.add_child(button)
+        self.bar.add_child(row)
+        self.status_label = gui.Label("")
+        self.bar.add_child(self.status_label)
+        self.window.add_child(self.bar)
+
+    def _layout(self, context: gui.LayoutContext) -> None:
+        frame = self.window.content_rect
+        panel_width = min(PANEL_WIDTH, frame.width // 2)
+        self.scene.frame = gui.Rect(frame.x, frame.y, frame.width - panel_width, frame.height - BAR_HEIGHT)
+        self.panel.frame = gui.Rect(frame.get_right() - panel_width, frame.y, panel_width, frame.height - BAR_HEIGHT)
+        self.bar.frame = gui.Rect(frame.x, frame.get_bottom() - BAR_HEIGHT, frame.width, BAR_HEIGHT)
+
+    # ------------------------------------------------------------------ actions
+
+    def perform(self, name: str) -> Change:
+        """Run a controller action by name and redraw what it changed (keys, buttons, tests)."""
+        change = self.controller.perform(name)
+        self.refresh(change | Change.VIEW)
+        return change
+
+    def press(self, key: str) -> Change:
+        """What a key press does: `key` as in BINDINGS ("W", "shift+W", "ctrl+Z")."""
+        action = dict(BINDINGS).get(key)
+        if action is None:
+            return Change.NONE
+        return self.perform(action)
+
+    def go_to_frame(self, index: int) -> Change:
+        change = self.controller.go_to_frame(index)
+        self.refresh(change | Change.VIEW)
+        return change
+
+    def _on_key(self, event: gui.KeyEvent) -> bool:
+        code = int(event.key)
+        if code in _SHIFT_KEYS or code in _CONTROL_KEYS:
+            pressed = event.type == gui.KeyEvent.Type.DOWN
+            if code in _SHIFT_KEYS:
+                self._shift = pressed
+            else:
+                self._control = pressed
+            return False
+        if event.type != gui.KeyEvent.Type.DOWN:
+            return False
+        name = _KEY_NAMES.get(code)
+        if name is None:
+            return False
+        key = ("ctrl+" if self._control else "") + ("shift+" if self._shift else "") + name
+        if key not in dict(BINDINGS):
+            return False
+        self.press(key)
+        return True
+
+    def _on_mouse(self, event: gui.MouseEvent) -> gui.Widget.EventCallbackResult:
+        if event.type != gui.MouseEvent.Type.BUTTON_DOWN or not event.is_modifier_down(gui.KeyModifier.CTRL):
+            return gui.Widget.EventCallbackResult.IGNORED
+        point = self.ground_point(event.x - self.scene.frame.x, event.y - self.scene.frame.y)
+        if point is None:
+            return gui.Widget.EventCallbackResult.HANDLED
+        if event.is_modifier_down(gui.KeyModifier.SHIFT):
+            change = self._guarded(lambda: self.controller.create_at(point))
+        else:
+            change = self._guarded(lambda: self.controller.select_at(point))
+        self.refresh(change | Change.VIEW)
+        return gui.Widget.EventCallbackResult.HANDLED
+
+    def _guarded(self, call) -> Change:  # type: ignore[no-untyped-def]
+        try:
+            return call()
+        except ValueError as error:
+            self.controller.message = f"cannot: {error}"
+            return Change.NONE
+
+    def ground_point(self, x: float, y: float) -> np.ndarray | None:
+        """World point where the view ray through widget pixel (x, y) meets the ego's ground."""
+        frame = self.controller.frame
+        if frame is None:
+            return None
+        camera = self.scene.scene.camera
+        width, height = self.scene.frame.width, self.scene.frame.height
+        near = np.asarray(camera.unproject(x, y, 0.0, width, height), np.float64)
+        far = np.asarray(camera.unproject(x, y, 1.0, width, height), np.float64)
+        direction = far - near
+        if abs(direction[2]) < 1e-9:
+            return None
+        along = (frame.ground_z - near[2]) / direction[2]
+        return near + along * direction if along > 0 else None
+
+    def _on_slider(self, value: float) -> None:
+        if int(value) != self.controller.frame_index:
+            self.go_to_frame(int(value))
+
+    def _on_queue_clicked(self, text: str, double_click: bool) -> None:
+        track_id = text.split()[1] if text.startswith("track ") else None
+        item = next((item for item in self.controller.queue() if item.track_id == track_id), None)
+        if item is None:
+            return
+        change = self.controller.go_to_frame(self.controller._sweep_index(item.timestamp_us))
+        change |= self._guarded(lambda: self.controller.select(item.track_id))
+        self.refresh(change | Change.VIEW)
+
+    def _on_close(self) -> bool:
+        if self.controller.session.dirty:
+            self.controller.save()
+            logger.info("saved %s on close", self.controller.session.labels_path)
+        self.open = False
+        return True
+
+    # ------------------------------------------------------------------ drawing
+
+    def refresh(self, change: Change) -> None:
+        """Redraw what `change` says changed."""
+        frame = self.controller.frame
+        if Change.FRAME in change:
+            self._follow_ego(frame)
+            self._draw_points(frame)
+            self._draw_radar(frame)
+            self._draw_ego(frame)
+        if change & (Change.FRAME | Change.LABELS | Change.SELECTION):
+            self._draw_cuboids()
+            self._draw_cameras(frame)
+            self.timeline_widget.update_image(o3d.geometry.Image(np.ascontiguousarray(
+                drawing.timeline(self.controller.session.labels, self.controller.selected_track, self.controller.frames.timestamps_us, self.controller.frame_index, width=PANEL_WIDTH - 24)
+            )))
+            self.selection_label.text = self.controller.selection_text()
+        if Change.LABELS in change and Change.FRAME not in change and self.controller.color_mode == "in_box":
+            self._draw_points(frame)  # the in-box colours follow the edited boxes
+        if change & (Change.LABELS | Change.VIEW):
+            self._fill_queue()
+        self.help_section.visible = self.controller.help_visible
+        self.slider.int_value = self.controller.frame_index
+        self.status_label.text = self.controller.status()
+        self.window.set_needs_layout()
+        self.window.post_redraw()
+
+    def _draw_points(self, frame) -> None:  # type: ignore[no-untyped-def]
+        scene = self.scene.scene
+        if frame is None:
+            positions, colors = np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32)
+        else:
+            positions = frame.points_world
+            colors = drawing.point_colors(frame, self.controller.color_mode, self.controller.cuboids())
+        count = len(positions)
+        if count > self._point_capacity or self._point_capacity == 0:
+            # room for more, so most sweeps update the buffers in place instead of re-adding
+            self._point_capacity = max(int(count * 1.25), 1024)
+            cloud = self._point_cloud(positions, colors, self._point_capacity)
+            if scene.has_geometry("points"):
+                scene.remove_geometry("points")
+            scene.add_geometry("points", cloud, _material("defaultUnlit", point_size=2.0))
+            return
+        cloud = self._point_cloud(positions, colors, self._point_capacity)
+        scene.scene.update_geometry("points", cloud, rendering.Scene.UPDATE_POINTS_FLAG | rendering.Scene.UPDATE_COLORS_FLAG)
+
+    @staticmethod
+    def _point_cloud(positions: np.ndarray, colors: np.ndarray, capacity: int) -> o3d.t.geometry.PointCloud:
+        """A tensor cloud of exactly `capacity` points: the padding repeats the first point."""
+        padded_positions = np.empty((capacity, 3), np.float32)
+        padded_colors = np.empty((capacity, 3), np.float32)
+        count = len(positions)
+        padded_positions[:count], padded_colors[:count] = positions, colors
+        if count < capacity:
+            padded_positions[count:] = positions[0] if count else 0.0
+            padded_colors[count:] = colors[0] if count else 0.0
+        cloud = o3d.t.geometry.PointCloud()
+        cloud.point.positions = o3d.core.Tensor(padded_positions)
+        cloud.point.colors = o3d.core.Tensor(padded_colors)
+        return cloud
+
+    def _draw_cuboids(self) -> None:
+        scene = self.scene.scene
+        for name in ("cuboids", "selected"):
+            if scene.has_geometry(name):
+                scene.remove_geometry(name)
+        for label in self._labels_3d:
+            self.scene.remove_3d_label(label)
+        self._labels_3d = []
+        cuboids = self.controller.cuboids()
+        if cuboids:
+            vertices, lines, colors = drawing.cuboid_lines(cuboids)
+            scene.add_geometry("cuboids", _lineset(vertices, lines, colors), _material("unlitLine", line_width=2.0))
+        selected = self.controller.selected_cuboid()
+        if selected is not None:
+            vertices, lines, _ = drawing.cuboid_lines([selected])
+            scene.add_geometry("selected", _lineset(vertices, lines, (1.0, 1.0, 1.0)), _material("unlitLine", line_width=5.0))
+        for cuboid in cuboids:
+            top = cuboid.center + np.array([0.0, 0.0, cuboid.size[2] / 2 + 0.4])
+            label = self.scene.add_3d_label(top, cuboid.track_id)
+            color = (1.0, 1.0, 1.0) if selected is not None and cuboid.track_id == selected.track_id else tuple(c / 255 for c in drawing.class_color(cuboid.label))
+            label.color = gui.Color(*color)
+            self._labels_3d.append(label)
+
+    def _draw_radar(self, frame) -> None:  # type: ignore[no-untyped-def]
+        scene = self.scene.scene
+        for name in ("radar", "radar_arrows"):
+            if scene.has_geometry(name):
+                scene.remove_geometry(name)
+        if frame is None or not len(frame.radar_world):
+            return
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(frame.radar_world.astype(np.float64)))
+        cloud.paint_uniform_color(drawing.RADAR_COLOR)
+        scene.add_geometry("radar", cloud, _material("defaultUnlit", point_size=7.0))
+        vertices, lines = drawing.radar_arrows(frame)
+        scene.add_geometry("radar_arrows", _lineset(vertices, lines, drawing.RADAR_COLOR), _material("unlitLine", line_width=2.0))
+
+    def _draw_ego(self, frame) -> None:  # type: ignore[no-untyped-def]
+        scene = self.scene.scene
+        if scene.has_geometry("ego"):
+            scene.remove_geometry("ego")
+        if frame is None:
+            return
+        pose = frame.world_from_ego
+        yaw = math.atan2(pose[1, 0], pose[0, 0])
+        box = np.array([pose[0, 3], pose[1, 3], pose[2, 3] + EGO_SIZE[2] / 2, *EGO_SIZE, yaw])
+        corners = box_corners(box)
+        vertices = np.vstack([corners, box[:3], box[:3] + [math.cos(yaw) * EGO_SIZE[0] / 2, math.sin(yaw) * EGO_SIZE[0] / 2, 0]])
+        scene.add_geometry("ego", _lineset(vertices, drawing.EDGES, (0.8, 0.8, 0.8)), _material("unlitLine", line_width=1.5))
+
+    def _draw_cameras(self, frame) -> None:  # type: ignore[no-untyped-def]
+        if frame is None:
+            return
+        cuboids = self.controller.cuboids()
+        shown = {camera.name: camera for camera in frame.cameras}
+        for name, widget in self.camera_widgets.items():
+            camera = shown.get(name)
+            if camera is None:
+                continue
+            image = drawing.camera_overlay(camera, frame, cuboids, selected_track=self.controller.selected_track)
+            widget.update_image(o3d.geometry.Image(np.ascontiguousarray(image)))
+
+    def _fill_queue(self) -> None:
+        items = []
+        for item in self.controller.queue()[:200]:
+            reasons = ", ".join(issue.reason.replace("_", " ") for issue in item.issues) or "check and accept"
+            items.append(f"track {item.track_id}  {item.label:<10} {item.priority:5.2f}  {reasons}")
+        self.queue_list.set_items(items or ["(every track reviewed)"])
+
+    # ------------------------------------------------------------------ camera
+
+    def _reset_camera(self) -> None:
+        frame = self.controller.frame
+        center = frame.world_from_ego[:3, 3] if frame is not None else np.zeros(3)
+        behind = frame.world_from_ego[:3, :3] @ np.array([-18.0, 0.0, 14.0]) if frame is not None else np.array([-18.0, 0.0, 14.0])
+        look = center + (frame.world_from_ego[:3, :3] @ np.array([12.0, 0.0, 0.0]) if frame is not None else 0.0)
+        bounds = o3d.geometry.AxisAlignedBoundingBox(center - 60.0, center + 60.0)
+        self.scene.setup_camera(60.0, bounds, look)
+        self.scene.look_at(look, center + behind, np.array([0.0, 0.0, 1.0]))
+        self._camera_follow = center.copy()
+
+    def _follow_ego(self, frame) -> None:  # type: ignore[no-untyped-def]
+        """Keep the view where it was relative to the ego as the ego drives on."""
+        if frame is None or self._camera_follow is None:
+            return
+        delta = frame.world_from_ego[:3, 3] - self._camera_follow
+        self._camera_follow = frame.world_from_ego[:3, 3].copy()
+        if not np.any(delta):
+            return
+        model = np.asarray(self.scene.scene.camera.get_model_matrix())
+        eye, up, forward = model[:3, 3], model[:3, 1], -model[:3, 2]
+        center = np.asarray(self.scene.center_of_rotation, np.float64)
+        distance = max(float(np.dot(center - eye, forward)), 1.0)
+        target = eye + forward * distance
+        self.scene.look_at(target + delta, eye + delta, up)
+        self.scene.center_of_rotation = center + delta
+
+    # ------------------------------------------------------------------ running
+
+    def tick(self) -> bool:
+        """One turn of the event loop, plus playback; False once the window is closed."""
+        if self.controller.playing and time.monotonic() - self._last_play >= PLAY_PERIOD_S:
+            self._last_play = time.monotonic()
+            self.refresh(self.controller.advance_playback() | Change.VIEW)
+        return self.application.run_one_tick() and self.open
+
+    def pump(self, ticks: int = 3) -> None:
+        """Run the event loop a few turns (lets a hand-driven window draw)."""
+        for _ in range(ticks):
+            self.application.run_one_tick()
+
+    def run(self) -> None:
+        while self.tick():
+            pass
+
+    def close(self) -> None:
+        """Close the window (saving unsaved edits) and let the event loop wind down."""
+        if self.open:
+            self._on_close()
+            self.window.close()
+            self.pump(3)
+
+    def screenshot(self, path: str | Path, *, settle_s: float = 0.6, timeout_s: float = 10.0) -> np.ndarray:
+        """Save what the window shows (3D view, camera panel, side panel, bar) as a PNG,
+        read back from the X display; returns the RGB image. Open3D renders on its own
+        thread, so the loop runs until two captures `settle_s` apart agree."""
+        from avlabel.viewer.display import capture_screen
+
+        frame = self.window.os_frame
+        previous = None
+        deadline = time.monotonic() + timeout_s
+        self.window.post_redraw()
+        while True:
+            started = time.monotonic()
+            while time.monotonic() - started < settle_s:
+                self.application.run_one_tick()
+            image = capture_screen(frame.x, frame.y, frame.width, frame.height)
+            if previous is not None and image.any() and np.array_equal(image, previous):
+                break
+            if time.monotonic() > deadline:
+                logger.warning("the window did not settle within %g s; saving the last capture", timeout_s)
+                break
+            previous = image
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        o3d.io.write_image(str(path), o3d.geometry.Image(np.ascontiguousarray(image)))
+        return image
+
+    def render_scene(self, width: int, height: int) -> np.ndarray:
+        """The 3D view alone, rendered off screen: (height, width, 3) uint8 RGB."""
+        return np.asarray(self.application.render_to_image(self.scene.scene, width, height))
+
+
+def run_viewer(
+    log_path: str | Path, labels_path: str | Path | None, annotator: str, *, cameras: list[str] | None = None
+) -> Path:
+    """Open the viewer window and run it until it is closed; returns the labels path."""
+    controller = ViewerController.open(log_path, labels_path, annotator, cameras=cameras)
+    application = gui.Application.instance
+    application.initialize()
+    viewer = ViewerApp(controller)
+    try:
+        viewer.run()
+    finally:
+        viewer.close()
+        controller.close()
+    return controller.session.labels_path
+
+
+__all__ = ["ACTIONS", "BINDINGS", "ViewerApp", "run_viewer"]

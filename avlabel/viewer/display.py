@@ -1,0 +1,150 @@
+"""A screen for the viewer where there is none (CI, servers): Xvfb, and screen capture.
+
+    with virtual_display():          # sets DISPLAY while Xvfb runs, unless one is set
+        run the viewer ...
+
+Open3D renders its GUI there with Mesa's software Vulkan (llvmpipe); `capture_screen`
+reads pixels back from the X server (libX11 through ctypes, no extra package).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# Larger than the viewer window: a window filling the whole Xvfb screen comes out black
+# with software Vulkan (seen with Mesa 22.3 llvmpipe).
+SCREEN = "1920x1200x24"
+
+
+@contextlib.contextmanager
+def virtual_display(*, screen: str = SCREEN, force: bool = False) -> Iterator[str]:
+    """Start Xvfb on a free display and point DISPLAY at it for the duration; when DISPLAY
+    is already set (a desktop, or a caller's Xvfb) use that instead, unless `force`.
+
+    Xvfb runs with -terminate: it exits when its last client disconnects. A client that is
+    still connected when the block ends (Open3D keeps its connection until the process
+    exits) keeps it alive until then; killing the server under it would make Xlib end the
+    process with "XIO: fatal IO error".
+    """
+    if os.environ.get("DISPLAY") and not force:
+        yield os.environ["DISPLAY"]
+        return
+    executable = shutil.which("Xvfb")
+    if executable is None:
+        raise RuntimeError("Xvfb is not installed: apt-get install xvfb (make install does), or set DISPLAY to a real screen")
+    with tempfile.TemporaryFile() as display_number:
+        # -displayfd: Xvfb picks a free display and writes its number once it is ready.
+        process = subprocess.Popen(
+            # -s 0: no screen saver (it blanks an idle Xvfb after 10 minutes)
+            [executable, "-displayfd", str(display_number.fileno()), "-screen", "0", screen, "-nolisten", "tcp", "-s", "0", "-terminate"],
+            pass_fds=(display_number.fileno(),), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            display = _wait_for_display(display_number, process)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = display
+    logger.info("Xvfb %s on %s (pid %d)", screen, display, process.pid)
+    try:
+        yield display
+    finally:
+        if previous is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = previous
+        # One short connection: if nobody else is connected, its end ends the server.
+        _touch(display)
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            logger.info("Xvfb %s stays up until its remaining client (this process's Open3D) disconnects", display)
+
+
+def _touch(display: str) -> None:
+    x11 = _x11()
+    connection = x11.XOpenDisplay(display.encode())
+    if connection:
+        x11.XCloseDisplay(connection)
+
+
+def _x11() -> ctypes.CDLL:
+    library = ctypes.util.find_library("X11")
+    if library is None:
+        raise RuntimeError("libX11 not found: apt-get install libx11-6")
+    x11 = ctypes.cdll.LoadLibrary(library)
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    return x11
+
+
+def _wait_for_display(number_file, process: subprocess.Popen, timeout_s: float = 20.0) -> str:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        number_file.seek(0)
+        text = number_file.read().decode().strip()
+        if text:
+            return f":{text}"
+        if process.poll() is not None:
+            raise RuntimeError(f"Xvfb exited with code {process.returncode} before it was ready")
+        time.sleep(0.05)
+    raise RuntimeError(f"Xvfb did not report a display within {timeout_s:g} s")
+
+
+class _XImage(ctypes.Structure):
+    _fields_ = [
+        ("width", ctypes.c_int), ("height", ctypes.c_int), ("xoffset", ctypes.c_int), ("format", ctypes.c_int),
+        ("data", ctypes.c_void_p), ("byte_order", ctypes.c_int), ("bitmap_unit", ctypes.c_int),
+        ("bitmap_bit_order", ctypes.c_int), ("bitmap_pad", ctypes.c_int), ("depth", ctypes.c_int),
+        ("bytes_per_line", ctypes.c_int), ("bits_per_pixel", ctypes.c_int),
+    ]
+
+
+def capture_screen(x: int, y: int, width: int, height: int) -> np.ndarray:
+    """Pixels of the X screen (DISPLAY) in a rectangle: (height, width, 3) uint8 RGB.
+    Expects a 24-bit TrueColor screen (as Xvfb -screen 0 WxHx24 gives)."""
+    x11 = _x11()
+    x11.XDefaultRootWindow.restype = ctypes.c_ulong
+    x11.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    x11.XGetImage.restype = ctypes.POINTER(_XImage)
+    x11.XGetImage.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int, ctypes.c_uint, ctypes.c_uint, ctypes.c_ulong, ctypes.c_int]
+    x11.XDestroyImage.argtypes = [ctypes.POINTER(_XImage)]
+    x11.XForceScreenSaver.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    x11.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    display = x11.XOpenDisplay(None)
+    if not display:
+        raise RuntimeError(f"cannot open X display {os.environ.get('DISPLAY')!r}")
+    try:
+        x11.XForceScreenSaver(display, 0)  # ScreenSaverReset: an idle screen may be blanked
+        x11.XSync(display, 0)
+        image_pointer = x11.XGetImage(display, x11.XDefaultRootWindow(display), int(x), int(y), int(width), int(height), 0xFFFFFFFF, 2)  # ZPixmap
+        if not image_pointer:
+            raise RuntimeError(f"XGetImage failed for {width}x{height}+{x}+{y} (outside the screen?)")
+        try:
+            image = image_pointer.contents
+            if image.bits_per_pixel != 32:
+                raise RuntimeError(f"expected a 24-bit screen stored as 32 bits per pixel, got {image.bits_per_pixel}")
+            raw = ctypes.string_at(image.data, image.bytes_per_line * image.height)
+            pixels = np.frombuffer(raw, np.uint8).reshape(image.height, image.bytes_per_line // 4, 4)[:, : image.width]
+            return np.ascontiguousarray(pixels[:, :, 2::-1])  # BGRX -> RGB
+        finally:
+            x11.XDestroyImage(image_pointer)
+    finally:
+        x11.XCloseDisplay(display)

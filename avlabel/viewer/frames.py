@@ -1,0 +1,210 @@
+"""What the viewer shows of one sweep, prepared without any GUI (numpy only).
+
+`LogFrames` reads a log's sweeps through the sync stage (`avlabel.sync.frames.LogSync`:
+de-skewed points, the ego pose, the nearest image of each camera, the radar scans), puts
+them in the world frame (where labels live) and keeps the last few in a cache. A
+background thread reads the next sweep ahead while the annotator looks at this one.
+
+Everything here is world frame (ENU, z up) unless named otherwise; images are RGB uint8.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from avlabel.geometry.transforms import invert_rigid
+from avlabel.io.logstore import DriveLog
+from avlabel.structs import Calibration
+from avlabel.sync.frames import LogSync, SyncedFrame
+from avlabel.sync.settings import SyncConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CameraView:
+    """One camera's image tied to a sweep, scaled to the panel: image (h, w, 3) uint8 RGB,
+    `scale` = panel pixels per image pixel; the ego pose at the capture time (4, 4);
+    capture time minus the sweep's time in microseconds."""
+
+    name: str
+    calibration: Calibration
+    image: np.ndarray
+    scale: float
+    world_from_ego_camera: np.ndarray
+    offset_us: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FrameView:
+    """One sweep ready to show.
+
+    points_world (N, 3) float32 and points_ego (N, 3) float32 (ego frame at the sweep's
+    time; the cameras project these), intensity (N,) float32, ground_z: the ego's height
+    in the world (for height colouring); radar_world (D, 3) float32 and radar_velocity
+    (D, 3) float32: ground-relative radial velocity of each detection as a world vector
+    (m/s, along the line of sight, ego motion removed).
+    """
+
+    index: int
+    timestamp_us: int
+    world_from_ego: np.ndarray
+    points_world: np.ndarray
+    points_ego: np.ndarray
+    intensity: np.ndarray
+    ground_z: float
+    cameras: tuple[CameraView, ...]
+    radar_world: np.ndarray
+    radar_velocity: np.ndarray
+
+    @property
+    def sensor_xy(self) -> np.ndarray:
+        """(2,) world x, y of the ego origin at the sweep's time."""
+        return self.world_from_ego[:2, 3].copy()
+
+
+class LogFrames:
+    """Sweeps of a log prepared for the viewer, by sweep index, with a small cache.
+
+    cameras: names to show (default: every camera, in name order); panel_width: width in
+    pixels the camera images are scaled to (None keeps them as recorded).
+    """
+
+    def __init__(
+        self,
+        log: DriveLog,
+        *,
+        cameras: list[str] | None = None,
+        panel_width: int | None = 520,
+        cache_size: int = 6,
+        sync_config: SyncConfig | None = None,
+        prefetch: bool = True,
+    ) -> None:
+        self.log = log
+        self.sync = LogSync(log, sync_config or SyncConfig())
+        known = log.sensors("camera")
+        unknown = sorted(set(cameras or ()) - set(known))
+        if unknown:
+            raise ValueError(f"{log.path}: no camera named {', '.join(unknown)} (the log has {', '.join(known) or 'none'})")
+        self.cameras = list(cameras) if cameras is not None else known
+        self.panel_width = panel_width
+        self._cache: OrderedDict[int, FrameView | None] = OrderedDict()
+        self._cache_size = max(cache_size, 2)
+        self._lock = threading.Lock()  # h5py and the cache are used from the prefetch thread too
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avlabel-prefetch") if prefetch else None
+        self._pending: dict[int, Future] = {}
+
+    def __len__(self) -> int:
+        return len(self.sync)
+
+    @property
+    def timestamps_us(self) -> np.ndarray:
+        """(S,) int64 log-clock time of every sweep."""
+        return self.sync.sweep_us
+
+    def frame(self, index: int) -> FrameView | None:
+        """Sweep `index` ready to show; None when the ego poses do not cover it."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"sweep {index} out of range (0..{len(self) - 1})")
+        pending = self._pending.pop(index, None)
+        if pending is not None:
+            pending.result()
+        with self._lock:
+            if index in self._cache:
+                self._cache.move_to_end(index)
+                return self._cache[index]
+            view = self._load(index)
+            self._remember(index, view)
+            return view
+
+    def prefetch(self, index: int) -> None:
+        """Start reading sweep `index` in the background (no-op when cached or out of range)."""
+        if self._executor is None or not 0 <= index < len(self) or index in self._pending:
+            return
+        with self._lock:
+            if index in self._cache:
+                return
+        self._pending[index] = self._executor.submit(self._prefetch, index)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _prefetch(self, index: int) -> None:
+        with self._lock:
+            if index not in self._cache:
+                self._remember(index, self._load(index))
+
+    def _remember(self, index: int, view: FrameView | None) -> None:
+        self._cache[index] = view
+        self._cache.move_to_end(index)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _load(self, index: int) -> FrameView | None:
+        synced = self.sync.frame(index)
+        if synced is None:
+            return None
+        world_from_ego = synced.world_from_ego
+        points_ego = np.ascontiguousarray(synced.points[:, :3])
+        rotation = world_from_ego[:3, :3].astype(np.float32)
+        points_world = points_ego @ rotation.T + world_from_ego[:3, 3].astype(np.float32)
+        radar_world, radar_velocity = _radar(synced)
+        cameras = tuple(self._camera(synced, name) for name in self.cameras if name in synced.cameras)
+        return FrameView(
+            index=synced.index,
+            timestamp_us=synced.timestamp_us,
+            world_from_ego=world_from_ego,
+            points_world=points_world,
+            points_ego=points_ego,
+            intensity=np.ascontiguousarray(synced.points[:, 3]),
+            ground_z=float(world_from_ego[2, 3]),
+            cameras=cameras,
+            radar_world=radar_world,
+            radar_velocity=radar_velocity,
+        )
+
+    def _camera(self, synced: SyncedFrame, name: str) -> CameraView:
+        match = synced.cameras[name]
+        image = self.log.camera_image(match.index, name).image
+        scale = 1.0
+        if self.panel_width is not None and image.shape[1] != self.panel_width:
+            scale = self.panel_width / image.shape[1]
+            image = cv2.resize(image, (self.panel_width, max(int(round(image.shape[0] * scale)), 1)), interpolation=cv2.INTER_AREA)
+        return CameraView(
+            name=name,
+            calibration=self.log.calibrations[name],
+            image=image,
+            scale=scale,
+            world_from_ego_camera=self.sync.poses.at(match.timestamp_us),
+            offset_us=match.offset_us,
+        )
+
+
+def _radar(synced: SyncedFrame) -> tuple[np.ndarray, np.ndarray]:
+    """All radar detections of a sweep in the world frame, with ground-relative radial
+    velocity vectors (measured radial velocity plus the ego's own along the line of sight)."""
+    positions, velocities = [], []
+    ego_from_world = invert_rigid(synced.world_from_ego)
+    ego_velocity_ego = ego_from_world[:3, :3] @ synced.ego_velocity
+    for scans in synced.radar.values():
+        for scan in scans:
+            detections = scan.detections_ego.astype(np.float64)
+            if not len(detections):
+                continue
+            line_of_sight = detections[:, :3] / np.maximum(np.linalg.norm(detections[:, :3], axis=1, keepdims=True), 1e-6)
+            radial = detections[:, 3] + line_of_sight @ ego_velocity_ego
+            positions.append(detections[:, :3])
+            velocities.append(line_of_sight * radial[:, None])
+    if not positions:
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32)
+    rotation, translation = synced.world_from_ego[:3, :3], synced.world_from_ego[:3, 3]
+    world = np.vstack(positions) @ rotation.T + translation
+    return world.astype(np.float32), (np.vstack(velocities) @ rotation.T).astype(np.float32)
