@@ -198,3 +198,22 @@ def test_rect0_helper_matches_calibration_reader(tmp_path):
     calibration = kitti.read_object_calibration(folder / "calib" / "000000.txt")
     np.testing.assert_allclose(calibration.rect0_from_velodyne(), rect0_from_velodyne(), atol=1e-12)
     assert not (tmp_path / "log.h5").exists()  # nothing half-written is left behind
+
+
+def test_machine_labels_keep_their_score(tmp_path):
+    from dataclasses import replace
+
+    from avlabel.structs import LabelFrame, Labels
+
+    path = write_tiny_log(tmp_path / "tiny.h5")
+    with DriveLog(path) as log:
+        truth = log.truth()
+        auto = Labels(tuple(
+            LabelFrame(frame.timestamp_us, tuple(replace(c, source="auto", score=0.7) for c in frame)) for frame in truth.frames
+        ))
+        export_kitti(auto, log, tmp_path / "kitti")
+    line = (tmp_path / "kitti" / "label_2" / "000000.txt").read_text().split()
+    assert len(line) == 16 and float(line[15]) == pytest.approx(0.7)
+    with DriveLog(import_kitti_object(tmp_path / "kitti", tmp_path / "back.h5")) as back:
+        (car,) = back.truth().frames[0].cuboids
+    assert car.source == "auto" and car.score == pytest.approx(0.7)

@@ -18,7 +18,8 @@ keeps `image_2`). The camera of a frame is the one with an image at the frame's 
 
 Truth: labels are converted from rectified camera 0 to the world frame (see
 `avlabel.io.formats.kitti` for KITTI's conventions) and keep their KITTI fields as
-attributes (kitti_type, truncated, occluded, alpha, box_2d). A DontCare line is a 2D region
+attributes (kitti_type, truncated, occluded, alpha, box_2d). Lines with a 16th field (a
+score: KITTI's result files) become machine labels (source "auto") with that score. A DontCare line is a 2D region
 of image_2 with no 3D box; it becomes an *ignore region*: a truth cuboid with label
 "ignore" and attributes {"ignore": true, "box_2d", "camera", "depth_range_m"} whose box
 encloses the region's viewing frustum between the nearest and farthest LiDAR returns seen
@@ -211,7 +212,8 @@ def _cuboids(directory: Path, frame: _Frame, scan: np.ndarray, camera: Calibrati
         }
         cuboids.append(
             Cuboid.from_box(
-                box, id=identifier, track_id=identifier, label=kitti.TYPE_TO_CLASS.get(label.type, "other"), source="truth",
+                box, id=identifier, track_id=identifier, label=kitti.TYPE_TO_CLASS.get(label.type, "other"),
+                source="truth" if label.score is None else "auto",
                 score=1.0 if label.score is None else float(np.clip(label.score, 0.0, 1.0)), attributes=attributes,
             )
         )
