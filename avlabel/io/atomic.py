@@ -15,6 +15,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    # mkstemp creates the file 0600; an output should get the permissions any new file gets.
+    os.fchmod(handle, 0o666 & ~_current_umask())
     os.close(handle)
     temporary_path = Path(temporary)
     try:
@@ -31,6 +33,12 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Atomically replace `path` with `text` (UTF-8)."""
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_directory(directory: Path) -> None:
