@@ -12,6 +12,11 @@ over the recalls above min_recall, normalised by 1 - min_precision; a TP error a
 over the recalls from min_recall to the highest reached (1.0 if that is below min_recall).
 `summarize` gives mAP, the class-mean TP errors and NDS.
 
+Undefined TP errors: where a class's truth carries no attribute at all (or no velocity),
+its attr_err (vel_err) is NaN and drops out of the class average, as the devkit does for
+classes without attributes; an error undefined for every class is left out of NDS. With
+truth that has them, as nuScenes' has, every number equals the devkit's.
+
 One addition, don't-care regions: a prediction that matches no truth and lies in a
 don't-care region (BoxTable.ignore) is dropped from the sequence: neither TP nor FP.
 
@@ -168,18 +173,27 @@ def calc_tp(curve: DetectionCurve, min_recall: float, metric_name: str) -> float
 
 
 def summarize(classes: dict[str, ClassDetection], settings: DetectionSettings) -> tuple[float, dict[str, float], dict[str, float], float]:
-    """mAP, class-mean TP errors, TP scores and NDS, as nuScenes' DetectionMetrics."""
+    """mAP, class-mean TP errors, TP scores and NDS, as nuScenes' DetectionMetrics.
+
+    A TP error undefined for every class that has truth (NaN: truth without attributes, say)
+    is undefined overall, has no score (NaN) and is left out of NDS, which then averages
+    w mAP with the defined scores.
+    """
     if not classes:
         nan_errors = {name: float("nan") for name in TP_ERROR_NAMES}
-        return float("nan"), nan_errors, {name: 0.0 for name in TP_ERROR_NAMES}, float("nan")
+        return float("nan"), nan_errors, dict(nan_errors), float("nan")
     mean_ap = float(np.mean([result.mean_ap for result in classes.values()]))
     tp_errors = {}
     for name in TP_ERROR_NAMES:
         values = [result.tp_errors[name] for result in classes.values()]
-        tp_errors[name] = float("nan") if np.isnan(values).all() else float(np.nanmean(values))
-    tp_scores = {name: max(0.0, 1.0 - tp_errors[name]) for name in TP_ERROR_NAMES}
-    total = float(settings.mean_ap_weight * mean_ap + np.sum(list(tp_scores.values())))
-    nd_score = total / float(settings.mean_ap_weight + len(tp_scores))
+        # Classes without truth score 1 (the devkit's rule), unless no class with truth defines the error.
+        defined_by_truth = [result.tp_errors[name] for result in classes.values() if result.num_truth > 0]
+        undefined = np.isnan(values).all() or (len(defined_by_truth) > 0 and np.isnan(defined_by_truth).all())
+        tp_errors[name] = float("nan") if undefined else float(np.nanmean(values))
+    tp_scores = {name: float("nan") if np.isnan(tp_errors[name]) else max(0.0, 1.0 - tp_errors[name]) for name in TP_ERROR_NAMES}
+    defined = [score for score in tp_scores.values() if not np.isnan(score)]
+    total = float(settings.mean_ap_weight * mean_ap + np.sum(defined))
+    nd_score = total / float(settings.mean_ap_weight + len(defined))
     return mean_ap, tp_errors, tp_scores, nd_score
 
 
@@ -282,7 +296,13 @@ def class_detection(
         matchings[threshold] = match_by_center_distance(truth, predictions, truth_rows, prediction_rows, threshold)
         curves[threshold] = accumulate(truth, predictions, matchings[threshold], len(truth_rows), period)
         ap[threshold] = calc_ap(curves[threshold], settings.min_recall, settings.min_precision)
-    skipped = settings.skipped_tp_errors.get(label, ())
+    skipped = set(settings.skipped_tp_errors.get(label, ()))
+    if len(truth_rows):
+        # Truth that never carries an attribute (or a velocity) leaves that error undefined.
+        if (truth.attributes[truth_rows] == "").all():
+            skipped.add("attr_err")
+        if not np.isfinite(truth.velocities[truth_rows]).all(axis=1).any():
+            skipped.add("vel_err")
     tp_curve = curves[settings.tp_distance_threshold_m]
     tp_errors = {
         name: float("nan") if name in skipped else calc_tp(tp_curve, settings.min_recall, name) for name in TP_ERROR_NAMES

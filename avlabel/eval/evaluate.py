@@ -74,6 +74,10 @@ def evaluate(
     truth_table = loaders.box_table(truth, frames, classes, config, ego=ego, truth=True)
     prediction_table = loaders.box_table(predictions, frames, classes, config, ego=ego, truth=False)
     prediction_table = loaders.mark_ignorable(prediction_table, truth_table, config.ignore_overlap)
+    # Annotation effort covers every truth cuboid of a seen class, whatever its range.
+    effort_tables = (truth_table, prediction_table)
+    if not config.classes:
+        truth_table, prediction_table, classes = loaders.drop_empty_classes(truth_table, prediction_table, classes)
     logger.info(
         "evaluating %d prediction cuboids against %d truth cuboids over %d frames, classes %s",
         len(prediction_table), int((~truth_table.ignore).sum()), len(frames), ", ".join(classes) or "(none)",
@@ -85,13 +89,14 @@ def evaluate(
     # Step 3: tracking.
     tracking, timelines = _tracking(truth_table, prediction_table, classes, frames, config.tracking)
 
-    # Step 4: annotation effort (every evaluated class, whatever the range).
+    # Step 4: annotation effort.
+    effort_truth, effort_predictions = effort_tables
     effort = annotation_effort(
-        truth_table,
-        prediction_table,
+        effort_truth,
+        effort_predictions,
         frames,
-        np.flatnonzero(truth_table.class_index >= 0),
-        np.flatnonzero((prediction_table.class_index >= 0) & ~prediction_table.ignore),
+        np.flatnonzero(effort_truth.class_index >= 0),
+        np.flatnonzero((effort_predictions.class_index >= 0) & ~effort_predictions.ignore),
         config.effort,
     )
 

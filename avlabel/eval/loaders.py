@@ -37,7 +37,8 @@ def evaluation_frames(predictions: Labels, truth: Labels) -> np.ndarray:
 
 
 def evaluated_classes(config: EvaluationConfig, truth: Labels, predictions: Labels) -> tuple[str, ...]:
-    """The configured classes, or every label seen on either side (sorted), ignore labels aside."""
+    """The configured classes, or every label seen on either side (sorted), ignore labels aside.
+    (`drop_empty_classes` then removes seen labels left without a box in range.)"""
     if config.classes:
         return tuple(config.classes)
     seen = {cuboid.label for labels in (truth, predictions) for frame in labels for cuboid in frame}
@@ -115,6 +116,26 @@ def box_table(
         ignore=ignore,
         cuboid_ids=tuple(cuboid.id for cuboid in cuboids),
         track_ids=track_ids,
+    )
+
+
+def drop_empty_classes(truth: BoxTable, predictions: BoxTable, classes: tuple[str, ...]) -> tuple[BoxTable, BoxTable, tuple[str, ...]]:
+    """Remove classes with no evaluated box (in range, not a don't-care region) on either side,
+    renumbering class_index. For automatic class lists: a label seen only beyond the range
+    has nothing to score (a configured class is kept and scores 0, as nuScenes)."""
+    present = np.zeros(len(classes), dtype=bool)
+    for table in (truth, predictions):
+        rows = (table.class_index >= 0) & table.in_range
+        present[np.unique(table.class_index[rows])] = True
+    if present.all():
+        return truth, predictions, classes
+    renumber = np.full(len(classes) + 1, -1, dtype=np.int64)  # the last entry maps -1 to -1
+    renumber[np.flatnonzero(present)] = np.arange(int(present.sum()))
+    kept = tuple(label for label, keep in zip(classes, present) if keep)
+    return (
+        _replace(truth, class_index=renumber[truth.class_index]),
+        _replace(predictions, class_index=renumber[predictions.class_index]),
+        kept,
     )
 
 

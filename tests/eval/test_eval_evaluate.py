@@ -51,10 +51,15 @@ def test_headline_and_json_types(result):
 def test_perfect_predictions_score_one():
     truth = _truth()
     result = evaluate(truth, truth)
-    # No attributes in the truth: attr_err is undefined, counted as 1 (the devkit's rule), so NDS = 9/10.
-    assert result.detection.mean_ap == pytest.approx(1.0) and result.detection.nd_score == pytest.approx(0.9)
-    with_attribute = _labels(lambda index: [_cuboid(f"c{index}", "car", "car", 10.0 + index, 0.0, source="truth", attribute="vehicle.moving")])
-    assert evaluate(with_attribute, with_attribute).detection.nd_score == pytest.approx(1.0)
+    assert result.detection.mean_ap == pytest.approx(1.0) and result.detection.nd_score == pytest.approx(1.0)
+    # No attributes in the truth: attr_err is undefined (not 1) and left out of NDS.
+    assert math.isnan(result.detection.tp_errors["attr_err"]) and math.isnan(result.detection.tp_scores["attr_err"])
+    assert result.detection.tp_errors["vel_err"] == pytest.approx(0.0)
+    # An attribute wrong on every box: attr_err 1 and NDS (5 + 4) / 10.
+    truth_with = _labels(lambda index: [_cuboid(f"c{index}", "car", "car", 10.0 + index, 0.0, source="truth", attribute="vehicle.moving")])
+    labels_with = _labels(lambda index: [_cuboid(f"c{index}", "car", "car", 10.0 + index, 0.0, attribute="vehicle.parked")])
+    assert evaluate(truth_with, truth_with).detection.nd_score == pytest.approx(1.0)
+    assert evaluate(labels_with, truth_with).detection.nd_score == pytest.approx(0.9)
     assert result.tracking.mota == 1.0 and result.tracking.idf1 == 1.0 and result.tracking.hota == pytest.approx(1.0)
     assert result.tracking.amota == pytest.approx(1.0) and result.tracking.amotp == pytest.approx(0.0)
     assert result.effort.no_edit_share == 1.0 and result.effort.total_edits == 0
@@ -164,15 +169,18 @@ def test_range_filter_and_distance_bands_use_the_poses():
         _cuboid(f"n{index}", "near", "car", 110.0, 0.0, source="truth"),  # 10 m
         _cuboid(f"m{index}", "mid", "car", 100.0, 30.0, source="truth"),  # 30 m
         _cuboid(f"f{index}", "far", "car", 100.0, -70.0, source="truth"),  # 70 m: beyond the car range (50 m)
+        _cuboid(f"t{index}", "lorry", "truck", 100.0, 75.0, source="truth"),  # only beyond its range: not a class here
     ])
     predictions = _labels(lambda index: [_cuboid(f"n{index}", "near", "car", 110.0, 0.0)])
     with_poses = evaluate(predictions, truth, world_from_ego=poses)
     assert with_poses.poses_used and with_poses.detection.classes["car"].num_truth == 10
+    assert with_poses.classes == ("car",)
     bands = {(band.lower_m, band.upper_m): band for band in with_poses.detection.distance_bands}
     assert bands[(0.0, 20.0)].ap["car"] == pytest.approx(1.0) and bands[(20.0, 40.0)].ap["car"] == 0.0
     assert math.isnan(bands[(40.0, 60.0)].ap["car"]) and bands[(60.0, math.inf)].num_truth == 0
     without = evaluate(predictions, truth)
     assert not without.poses_used and without.detection.classes["car"].num_truth == 15 and without.detection.distance_bands == ()
+    assert without.classes == ("car", "truck")
 
 
 def test_a_prediction_frame_without_truth_is_one_clear_line():
@@ -236,3 +244,18 @@ def test_truth_with_too_few_points_is_left_out():
     strict = evaluate(predictions, truth, EvaluationConfig(min_truth_points=1))
     assert strict.detection.classes["car"].num_truth == 5 and strict.detection.mean_ap == pytest.approx(1.0)
     assert strict.tracking.mota == 1.0
+
+
+def test_an_error_no_truth_defines_stays_undefined_beside_an_empty_class():
+    truth = _truth()  # no attributes anywhere
+    predictions = _labels(lambda index: [
+        _cuboid(f"c{index}", "car", "car", 10.0 + index, 0.0),
+        _cuboid(f"t{index}", "lorry", "truck", 30.0, 0.0),  # a class without truth scores 1 on every error
+    ])
+    result = evaluate(predictions, truth)
+    assert result.detection.classes["truck"].tp_errors["attr_err"] == 1.0
+    assert math.isnan(result.detection.tp_errors["attr_err"])
+    assert result.detection.tp_errors["trans_err"] == pytest.approx((0.0 + 1.0 + 1.0) / 3)
+    scores = [score for score in result.detection.tp_scores.values() if not math.isnan(score)]
+    assert len(scores) == 4
+    assert result.detection.nd_score == pytest.approx((5 * result.detection.mean_ap + sum(scores)) / 9)
