@@ -104,7 +104,7 @@ class BandDetection:
     """Detection metrics of the truth and predictions whose ego distance lies in [lower, upper)."""
 
     lower_m: float
-    upper_m: float  # inf for the last band
+    upper_m: float  # inf for the last band (null in JSON)
     num_truth: int
     num_predictions: int
     mean_ap: float

@@ -34,7 +34,7 @@ values (MOTAR 0, MOTP 2 m). AMOTA and AMOTP average over the thresholds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -447,5 +447,3 @@ def mean_track_scores(tracks: np.ndarray, scores: np.ndarray, track_count: int) 
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums / counts
 
-
-SimilarityFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
