@@ -59,6 +59,8 @@ def evaluate(
     (a ValueError) when a prediction frame has no truth frame.
     """
     config = config or EvaluationConfig()
+    if not isinstance(config, EvaluationConfig):
+        raise ValueError(f"config: expected an EvaluationConfig (avlabel.config.load_config().evaluation), got {type(config).__name__}")
     if not isinstance(predictions, Labels) or not isinstance(truth, Labels):
         raise ValueError(
             f"evaluate: expected predictions and truth as avlabel Labels, got {type(predictions).__name__} and "

@@ -190,6 +190,8 @@ def test_a_prediction_frame_without_truth_is_one_clear_line():
         evaluate(predictions, truth)
     with pytest.raises(ValueError, match="expected predictions and truth as avlabel Labels"):
         evaluate([], truth)
+    with pytest.raises(ValueError, match="expected an EvaluationConfig"):
+        evaluate(truth, truth, {"classes": ["car"]})
 
 
 def test_settings_are_validated_with_advice():
