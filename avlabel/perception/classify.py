@@ -48,6 +48,7 @@ class ClusterFeatures:
     edge_fraction: np.ndarray
     intensity: np.ndarray
     roughness: np.ndarray | None = None
+    sight_alignment: np.ndarray | None = None  # |cos| of the angle between the longer extent and the line of sight
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -88,10 +89,15 @@ def classify(features: ClusterFeatures, classes: dict[str, ClassConfig], config:
     height_term = _gaussian(height, table["height"], table["size_tolerance"] * table["height"] + height_slack)
     common = height_ok * height_term * (bottom <= table["max_bottom"])
 
+    # The two ways to read the extents: as seen, or turned by 90 degrees. When the class's
+    # length is not fully seen, the hidden part most likely runs away from the sensor, so
+    # the reading whose length axis lies along the line of sight is preferred.
+    alignment = column(features.sight_alignment) if features.sight_alignment is not None else np.full((count, 1), 0.5)
     options = []
-    for along, across in ((length, width), (width, length)):
+    for along, across, along_sight in ((length, width, alignment), (width, length, np.sqrt(np.clip(1.0 - alignment**2, 0.0, 1.0)))):
         envelope = (along <= table["max_length"] + config.size_slack) & (across <= table["max_width"] + config.size_slack)
-        options.append(envelope * _size_term(along, table["length"], table["min_length"], table["size_tolerance"], config)
+        hidden_length = np.where(along < table["min_length"], 1.0 - config.sight_preference * (1.0 - along_sight), 1.0)
+        options.append(envelope * hidden_length * _size_term(along, table["length"], table["min_length"], table["size_tolerance"], config)
                        * _size_term(across, table["width"], table["min_width"], table["size_tolerance"], config))
     swapped_all = options[1] > options[0]
     compatibility = common * np.maximum(options[0], options[1])
@@ -101,7 +107,7 @@ def classify(features: ClusterFeatures, classes: dict[str, ClassConfig], config:
     roughness = column(features.roughness) if features.roughness is not None else np.full((count, 1), np.nan)
     solid = np.where(np.isnan(roughness), 1.0, _ramp(table["max_roughness"] - np.nan_to_num(roughness), config.roughness_softness))
     visible = _ramp(length - table["min_visible_length"], config.visible_softness)
-    scores = np.sqrt(compatibility) * support * surface * solid * visible
+    scores = np.sqrt(compatibility) * support * surface * solid * visible * table["score_scale"]
     label = np.argmax(scores * table["prior"], axis=1) if count else np.zeros(0, np.int64)
     rows = np.arange(count)
     typical = np.stack([table[name][0] for name in ("length", "width", "height")], axis=1)
@@ -127,8 +133,8 @@ def _gaussian(value: np.ndarray, centre: np.ndarray, spread: np.ndarray) -> np.n
 
 
 def _size_term(observed: np.ndarray, typical: np.ndarray, minimum: np.ndarray, tolerance: np.ndarray, config: ScoreConfig) -> np.ndarray:
-    """Likelihood of one observed extent: larger than typical is penalised as a Gaussian;
-    shorter than the class minimum could be a partial view, so only mildly penalised."""
-    larger = _gaussian(np.maximum(observed, typical), typical, tolerance * typical)
-    partial = np.where(observed < minimum, config.partial_view_factor, 1.0)
-    return larger * partial
+    """Likelihood of one observed extent: at least the class minimum, it is taken as
+    fully seen and scored as a Gaussian around the typical size; shorter, it may be a
+    partial view, mildly penalised."""
+    seen = _gaussian(observed, typical, tolerance * typical)
+    return np.where(observed < minimum, config.partial_view_factor, seen)

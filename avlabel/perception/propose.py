@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avlabel.io.logstore import DriveLog
-from avlabel.perception import boxfit, classify, cluster, ground, kernels, radar as radar_module
+from avlabel.perception import boxfit, classify, cluster, ground, kernels, walls, radar as radar_module
 from avlabel.perception.settings import PerceptionConfig
 from avlabel.structs import POINT_FIELDS, Cuboid, wrap_angle
 from avlabel.structs import _checks
@@ -114,13 +114,18 @@ def propose_ego(
     )
     xyz = kernels._take_rows(points[:, :3], candidates).astype(np.float64)
 
-    # Clusters; those too large for any class (a car against a wall or a hedge) are
-    # clustered again with tighter radii, which only dense near points survive.
+    # Clusters; those too large for any class (a pedestrian by a facade, a car against a
+    # wall) lose their walls and are clustered again.
     if settings.eps_per_metre > 0:
         labels = cluster.range_adaptive_dbscan(xyz, settings.eps, settings.min_points, eps_per_metre=settings.eps_per_metre, origin=np.array([*sensor_xy, 0.0]))
     else:
         labels = cluster.dbscan(xyz, settings.eps, settings.min_points)
     largest = max(np.hypot(row.max_length, row.max_width) for row in config.classes.values()) + config.score.size_slack
+    if settings.wall_rounds > 0:
+        labels = walls.peel_walls(
+            xyz, labels, largest=largest, eps=settings.eps, min_points=settings.min_points,
+            tolerance=settings.wall_tolerance, min_length=settings.wall_min_length, rounds=settings.wall_rounds,
+        )
     for tighter in settings.split_eps:
         labels = _split_oversize(xyz, labels, largest, tighter, settings.min_points)
     if settings.merge_range_gap > 0:
@@ -143,10 +148,11 @@ def propose_ego(
     clock.lap("fit")
 
     # Class and score; the scan-line roughness (foliage) only where a class is plausible.
+    bearing = np.arctan2(rectangles.centres[:, 1] - sensor_xy[1], rectangles.centres[:, 0] - sensor_xy[0])
     features = classify.ClusterFeatures(
         length=rectangles.length, width=rectangles.width, height=top, bottom=bottom, num_points=sizes,
         range=np.hypot(rectangles.centres[:, 0] - sensor_xy[0], rectangles.centres[:, 1] - sensor_xy[1]),
-        edge_fraction=rectangles.edge_fraction, intensity=intensity,
+        edge_fraction=rectangles.edge_fraction, intensity=intensity, sight_alignment=np.abs(np.cos(rectangles.yaw - bearing)),
     )
     plausible = worth_fitting & (classify.classify(features, config.classes, config.score).score >= config.min_score)
     features = dataclasses.replace(
@@ -329,7 +335,8 @@ def _merge_along_sight(
     through glass or are blocked, but the pieces lie at the same bearing from the sensor,
     one behind the other. Two clusters are joined when their bearing intervals overlap by
     at least `bearing_overlap` of the narrower one (widened by 0.1 m at their range),
-    their range intervals are at most `range_gap` apart, and the union's bird's-eye
+    one lies behind the other (range intervals disjoint, up to 0.2 m of overlap) at most
+    `range_gap` away, and the union's bird's-eye
     bounding box diagonal stays within `largest` (a car's, so that two cars one behind the
     other stay two). Nearest pairs are joined first. Returns contiguous labels (N,)."""
     order, offsets = boxfit.cluster_order(labels)
@@ -350,7 +357,8 @@ def _merge_along_sight(
     overlap = np.minimum(high[:, None] + pad[:, None], other_high + pad[None, :]) - np.maximum(low[:, None] - pad[:, None], other_low - pad[None, :])
     narrower = np.minimum((high - low + 2 * pad)[:, None], (high - low + 2 * pad)[None, :])
     gap = np.maximum(near[None, :] - far[:, None], near[:, None] - far[None, :])
-    candidate = (overlap >= bearing_overlap * narrower) & (gap <= range_gap) & np.triu(np.ones((len(small), len(small)), bool), 1)
+    # One behind the other: range intervals disjoint (up to 0.2 m of overlap) and close.
+    candidate = (overlap >= bearing_overlap * narrower) & (gap >= -0.2) & (gap <= range_gap) & np.triu(np.ones((len(small), len(small)), bool), 1)
     first, second = np.nonzero(candidate)
     if len(first) == 0:
         return labels

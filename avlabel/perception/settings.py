@@ -50,6 +50,9 @@ class ClusteringConfig(_Section):
     eps: float = Field(0.5, gt=0)  # metres, at short range
     eps_per_metre: float = Field(0.0, ge=0)  # > 0: the radius grows with range
     min_points: int = Field(3, ge=1)
+    wall_rounds: int = Field(2, ge=0)  # peel this many walls off oversize clusters (0: off)
+    wall_tolerance: float = Field(0.15, gt=0)  # metres from the wall's line in bird's-eye view
+    wall_min_length: float = Field(4.0, gt=0)  # a wall's points span at least this along it
     split_eps: tuple[float, ...] = ()  # tighter radii for clusters too large for any class (off: measured no gain)
     merge_range_gap: float = Field(0.0, ge=0)  # join pieces one behind the other along a line of sight (0: off; measured a loss)
     merge_bearing_overlap: float = Field(0.5, ge=0, le=1)  # share of the narrower bearing interval they must share
@@ -59,7 +62,7 @@ class ClusteringConfig(_Section):
     ego_half_length: float = Field(2.6, ge=0)  # the ego's own returns, around the ego origin
     ego_half_width: float = Field(1.2, ge=0)
     max_range: float = Field(80.0, gt=0)
-    min_cluster_points: int = Field(5, ge=1)
+    min_cluster_points: int = Field(10, ge=1)
 
 
 class BoxFitConfig(_Section):
@@ -93,20 +96,21 @@ class ClassConfig(_Section):
     max_height: float = Field(gt=0)
     size_tolerance: float = Field(0.25, gt=0)  # relative spread of the size prior
     max_bottom: float = Field(0.8, ge=0)  # the lowest point may float this high above ground
-    min_edge_fraction: float = Field(0.2, ge=0, le=1)  # share of points on the box boundary
+    min_edge_fraction: float = Field(0.0, ge=0, le=1)  # share of points on the box boundary (0: unused; roofs seen from above are inside)
     max_roughness: float = Field(0.09, gt=0)  # median range second difference along rings, metres (foliage is rough)
     min_visible_length: float = Field(0.2, ge=0)  # the longer observed extent must reach this
     points_for_confidence: float = Field(30.0, gt=0)  # score support 1 - exp(-n / this)
-    prior: float = Field(1.0, gt=0)  # relative frequency weight
+    prior: float = Field(1.0, gt=0)  # relative frequency weight when choosing the class
+    score_scale: float = Field(1.0, gt=0, le=1)  # a catch-all class is never sure: its scores shrink
 
 
 def _default_classes() -> dict[str, ClassConfig]:
     return {
         "car": ClassConfig(length=4.5, width=1.9, height=1.6, min_length=3.2, max_length=5.6, min_width=1.4, max_width=2.3, min_height=1.1, max_height=2.2, points_for_confidence=40.0, min_visible_length=0.9),
         "truck": ClassConfig(length=8.0, width=2.5, height=3.3, min_length=5.0, max_length=16.0, min_width=2.0, max_width=2.9, min_height=2.2, max_height=4.3, size_tolerance=0.35, points_for_confidence=60.0, prior=0.5, min_visible_length=1.8),
-        "pedestrian": ClassConfig(length=0.6, width=0.6, height=1.7, min_length=0.2, max_length=1.1, min_width=0.2, max_width=1.0, min_height=1.0, max_height=2.1, size_tolerance=0.3, points_for_confidence=15.0),
+        "pedestrian": ClassConfig(length=0.55, width=0.4, height=1.7, min_length=0.2, max_length=1.1, min_width=0.2, max_width=1.0, min_height=1.2, max_height=2.1, size_tolerance=0.3, points_for_confidence=15.0),
         "cyclist": ClassConfig(length=1.8, width=0.7, height=1.7, min_length=1.2, max_length=2.3, min_width=0.3, max_width=1.1, min_height=1.1, max_height=2.1, size_tolerance=0.3, points_for_confidence=20.0, prior=0.5, min_visible_length=0.5),
-        "other": ClassConfig(length=1.0, width=1.0, height=1.0, min_length=0.1, max_length=4.0, min_width=0.1, max_width=3.0, min_height=0.3, max_height=3.0, size_tolerance=0.8, points_for_confidence=40.0, prior=0.2),
+        "other": ClassConfig(length=1.0, width=1.0, height=1.0, min_length=0.1, max_length=4.0, min_width=0.1, max_width=3.0, min_height=0.3, max_height=3.0, size_tolerance=0.8, points_for_confidence=40.0, prior=0.2, score_scale=0.6),
     }
 
 
@@ -123,13 +127,14 @@ class ScoreConfig(_Section):
     """How evidence becomes a score in [0, 1] (see classify.py)."""
 
     partial_view_factor: float = Field(0.85, gt=0, le=1)  # per dimension seen shorter than the class minimum
-    height_slack: float = Field(0.15, ge=0)  # metres of height the envelope forgives at short range
-    height_slack_per_metre: float = Field(0.008, ge=0)  # plus this per metre (beam spacing)
+    height_slack: float = Field(0.1, ge=0)  # metres of height the envelope forgives at short range
+    height_slack_per_metre: float = Field(0.005, ge=0)  # plus this per metre (beam spacing)
     size_slack: float = Field(0.15, ge=0)  # metres of length/width the envelope forgives
     edge_softness: float = Field(0.15, gt=0)  # width of the ramp around min_edge_fraction
     roughness_softness: float = Field(0.04, gt=0)  # width of the ramp around max_roughness
     visible_softness: float = Field(0.3, gt=0)  # width of the ramp around min_visible_length
-    min_roughness_triples: int = Field(6, ge=1)  # fewer scan-line triples: roughness unknown
+    min_roughness_triples: int = Field(6, ge=1)
+    sight_preference: float = Field(0.3, ge=0, le=1)  # how much a partly seen length prefers the line of sight  # fewer scan-line triples: roughness unknown
 
 
 class PerceptionConfig(_Section):
@@ -139,7 +144,7 @@ class PerceptionConfig(_Section):
     classes: dict[str, ClassConfig] = Field(default_factory=_default_classes)
     radar: RadarConfig = RadarConfig()
     score: ScoreConfig = ScoreConfig()
-    min_score: float = Field(0.05, ge=0, le=1)  # proposals scoring lower are dropped
+    min_score: float = Field(0.3, ge=0, le=1)  # proposals scoring lower are dropped
 
     @model_validator(mode="after")
     def _known_classes(self) -> "PerceptionConfig":
