@@ -6,7 +6,9 @@ The cost of pairing track k with detection m (both world-frame boxes [x, y, z, l
 
 where `distance` is the ground-plane centre distance and `gate` the track class's
 `distance_gate`, widened by three standard deviations of the track's predicted position
-so that a track that has coasted for a while can still be found. Impossible pairs: beyond
+(at most `gate_growth` m per second since the track was last seen) so that a track that
+has coasted for a while can still be found, while a newborn track, whose velocity is not
+known yet, cannot jump to an object five metres away. Impossible pairs: beyond
 that gate; further than `mahalanobis_gate` standard deviations of the combined spread
 (predicted track covariance plus detection noise), so that a well-established parked car
 is never taken over by a cyclist passing two metres away; GIoU below `giou_gate`; labels

@@ -3,11 +3,13 @@
 `smoothing.smooth` checks and prepares the inputs; nothing here validates anything.
 State and measurement layouts are those of `avlabel.tracking.motion`:
 
-    state        [x, y, z, yaw, vx, vy, yaw_rate]        (7,)
-    measurement  [x, y, z, yaw, vx, vy]                  (6,), NaN = not measured
+    state        [x, y, z, yaw, vx, vy, yaw_rate]             (7,)
+    measurement  [x, y, z, yaw, vx, vy, lateral_speed]        (7,), NaN = not measured
 
 Measurement noise is diagonal, so an update is a sequence of scalar updates, one per
-measured component (exactly the joint update, without a matrix inverse).
+measured component (exactly the joint update, without a matrix inverse). Components 0..5
+observe the state directly; lateral_speed observes -sin(yaw) vx + cos(yaw) vy with the
+measured yaw.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from numba import njit
 
 _JIT = {"cache": True, "nogil": True}
 _STATE = 7
-_MEASURED = 6
+_MEASURED = 7
+_DIRECT = 6
 
 
 @njit(**_JIT)
@@ -50,7 +53,7 @@ def _predict(mean: np.ndarray, covariance: np.ndarray, dt: float, acceleration: 
 @njit(**_JIT)
 def _update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, noise_std: np.ndarray, gain: np.ndarray) -> None:
     """In place: sequential scalar updates with each finite component. gain: (7,) scratch."""
-    for component in range(_MEASURED):
+    for component in range(_DIRECT):
         value = measurement[component]
         if not math.isfinite(value):
             continue
@@ -58,6 +61,22 @@ def _update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, n
         innovation = value - mean[component]
         for row in range(_STATE):
             gain[row] = covariance[row, component] / innovation_variance
+        for row in range(_STATE):
+            mean[row] += gain[row] * innovation
+        for row in range(_STATE):
+            for column in range(_STATE):
+                covariance[row, column] -= gain[row] * gain[column] * innovation_variance
+    if math.isfinite(measurement[6]):
+        # Lateral speed: row h = [0, 0, 0, 0, -sin, cos, 0] at the measured (else the state's) yaw.
+        heading = measurement[3] if math.isfinite(measurement[3]) else mean[3]
+        across_x, across_y = -math.sin(heading), math.cos(heading)
+        innovation_variance = noise_std[6] ** 2
+        for row_a, weight_a in ((4, across_x), (5, across_y)):
+            for row_b, weight_b in ((4, across_x), (5, across_y)):
+                innovation_variance += weight_a * covariance[row_a, row_b] * weight_b
+        innovation = measurement[6] - (across_x * mean[4] + across_y * mean[5])
+        for row in range(_STATE):
+            gain[row] = (covariance[row, 4] * across_x + covariance[row, 5] * across_y) / innovation_variance
         for row in range(_STATE):
             mean[row] += gain[row] * innovation
         for row in range(_STATE):
@@ -85,10 +104,10 @@ def _filter_and_smooth(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kalman filter forward over T steps at times steps_s (T,), then Rauch-Tung-Striebel back.
 
-    observation_at: (T,) index into measurements (K, 6) / noise_std (K, 6) per step, -1 none.
+    observation_at: (T,) index into measurements (K, 7) / noise_std (K, 7) per step, -1 none.
     The first step must be observed; its measurement is already in the initial state.
     Returns smoothed means (T, 7), covariances (T, 7, 7) and the aligned measurements
-    (T, 6) (yaw moved by multiples of pi next to the prediction; NaN rows where unobserved).
+    (T, 7) (yaw moved by multiples of pi next to the prediction; NaN rows where unobserved).
     """
     count = steps_s.shape[0]
     predicted_means = np.empty((count, _STATE))
@@ -141,8 +160,8 @@ def _predict_many(
 
 @njit(**_JIT)
 def _update_many(means: np.ndarray, covariances: np.ndarray, measurements: np.ndarray, noise_std: np.ndarray) -> None:
-    """In place: update K tracks (K, 7), (K, 7, 7) each with its measurement (K, 6) and noise
-    (K, 6); every measured yaw is first moved by multiples of pi next to its track's yaw."""
+    """In place: update K tracks (K, 7), (K, 7, 7) each with its measurement (K, 7) and noise
+    (K, 7); every measured yaw is first moved by multiples of pi next to its track's yaw."""
     gain = np.empty(_STATE)
     for track in range(means.shape[0]):
         measurement = measurements[track].copy()

@@ -9,7 +9,8 @@ next to the car. The noise model, per class (see `ClassTracking`):
     yaw std     = yaw_noise * sparsity
     sparsity    = sqrt(max(1, sparse_points / num_points))     (1 when num_points is unknown, 0)
 
-Radar velocities (`Cuboid.velocity`, world-frame [vx, vy]) get `velocity_noise`.
+Radar velocities (`Cuboid.velocity`, world-frame [vx, vy]) get `velocity_noise`. Classes with
+`lateral_velocity_noise` > 0 get the lateral-speed pseudo-measurement (0, see motion.py).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ class Detections:
     num_points: np.ndarray  # (N,) int64, LiDAR points inside, 0 when unknown
     velocities: np.ndarray  # (N, 2) float64, radar [vx, vy] m/s, NaN where unknown
     ranges: np.ndarray  # (N,) float64, ground-plane distance from the ego, m (NaN without poses)
-    measurements: np.ndarray  # (N, 6) float64, [x, y, z, yaw, vx, vy] (see motion.MEASUREMENT), NaN: not measured
-    noise_std: np.ndarray  # (N, 6) float64, std of each measurement component
+    measurements: np.ndarray  # (N, 7) float64, [x, y, z, yaw, vx, vy, lateral_speed] (motion.MEASUREMENT), NaN: not measured
+    noise_std: np.ndarray  # (N, 7) float64, std of each measurement component
     cuboids: tuple[Cuboid, ...]  # (N,) the proposals themselves
 
     def __len__(self) -> int:
@@ -96,6 +97,8 @@ def collect(proposals: Labels, config: TrackingConfig, poses: PoseSeries | None)
     noise_std[:, 2] = centre * column("vertical_noise_ratio")
     noise_std[:, 3] = column("yaw_noise") * sparsity
     noise_std[:, 4] = noise_std[:, 5] = column("velocity_noise")
+    lateral = column("lateral_velocity_noise")
+    noise_std[:, 6] = np.where(lateral > 0, lateral, 1.0)
     return Detections(
         timestamps_us=timestamps_us,
         ego_positions=positions,
@@ -106,7 +109,7 @@ def collect(proposals: Labels, config: TrackingConfig, poses: PoseSeries | None)
         num_points=num_points,
         velocities=velocities,
         ranges=ranges,
-        measurements=np.column_stack([boxes[:, :3], boxes[:, 6], velocities]),
+        measurements=np.column_stack([boxes[:, :3], boxes[:, 6], velocities, np.where(lateral > 0, 0.0, np.nan)]),
         noise_std=noise_std,
         cuboids=cuboids,
     )

@@ -15,14 +15,20 @@ a constant-turn-rate model that keeps the Rauch-Tung-Striebel smoother exact), a
 random-walk height. Process noise is white acceleration (`acceleration_noise`, m/s^2) on
 vx, vy, white yaw acceleration on the yaw rate, and a random walk on z.
 
-Measurements, float64 (6,), world frame, any subset of
+Measurements, float64 (7,), world frame, any subset of
 
-    index        0  1  2  3    4   5
-    measurement  x  y  z  yaw  vx  vy          vx, vy: radar Doppler, where associated
+    index        0  1  2  3    4   5   6
+    measurement  x  y  z  yaw  vx  vy  lateral_speed
 
-with NaN marking a component that was not measured. A measured yaw is ambiguous by pi
-(box fits cannot tell front from back); `align_yaw` moves it to the representative
-closest to the prediction before the update.
+with NaN marking a component that was not measured. vx, vy: radar Doppler, where
+associated. lateral_speed: a pseudo-measurement, always 0, for objects that cannot slide
+sideways (cars, trucks, bicycles): the velocity across the measured heading,
+-sin(yaw_measured) vx + cos(yaw_measured) vy, is 0 within `lateral_velocity_noise`. With
+the measured yaw taken as known this row is linear in the state, so the filter stays
+linear and the smoother exact; it ties the direction of travel to the box heading (and
+is blind to the pi ambiguity, as it should be). Components 0 to 5 observe the state
+directly. A measured yaw is ambiguous by pi (box fits cannot tell front from back);
+`align_yaw` moves it to the representative closest to the prediction before the update.
 
 Size is not part of the state: one rigid object has one size, estimated once per track
 (`avlabel.tracking.consolidation`).
@@ -36,13 +42,17 @@ import numpy as np
 
 STATE = ("x", "y", "z", "yaw", "vx", "vy", "yaw_rate")
 STATE_SIZE = len(STATE)
-MEASUREMENT = ("x", "y", "z", "yaw", "vx", "vy")
+MEASUREMENT = ("x", "y", "z", "yaw", "vx", "vy", "lateral_speed")
 MEASUREMENT_SIZE = len(MEASUREMENT)
+DIRECT = 6  # components 0..5 observe state components 0..5 directly
 
-# Which state component each measurement component observes.
-_OBSERVED_STATE = np.array([0, 1, 2, 3, 4, 5])
-_MEASUREMENT_MATRIX = np.zeros((MEASUREMENT_SIZE, STATE_SIZE))
-_MEASUREMENT_MATRIX[np.arange(MEASUREMENT_SIZE), _OBSERVED_STATE] = 1.0
+
+def measurement_matrix(measured_yaw: float) -> np.ndarray:
+    """(7, 7) measurement matrix; the lateral-speed row uses the (aligned) measured yaw."""
+    matrix = np.zeros((MEASUREMENT_SIZE, STATE_SIZE))
+    matrix[np.arange(DIRECT), np.arange(DIRECT)] = 1.0
+    matrix[6, 4], matrix[6, 5] = -math.sin(measured_yaw), math.cos(measured_yaw)
+    return matrix
 
 
 def transition(dt: float) -> np.ndarray:
@@ -71,7 +81,7 @@ def process_noise(dt: float, acceleration: float, yaw_acceleration: float, verti
 
 
 def initial_state(measurement: np.ndarray, noise_std: np.ndarray, initial_speed: float, initial_yaw_rate: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (7,) and covariance (7, 7) of a track born from one measurement (6,).
+    """Mean (7,) and covariance (7, 7) of a track born from one measurement (7,).
 
     Unmeasured velocity starts at 0 with std `initial_speed` (m/s); the yaw rate at 0 with
     std `initial_yaw_rate` (rad/s).
@@ -98,16 +108,17 @@ def predict(mean: np.ndarray, covariance: np.ndarray, transition_matrix: np.ndar
 
 
 def update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, noise_std: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Fuse one measurement (6,) with std (6,) (NaN components are skipped).
+    """Fuse one measurement (7,) with std (7,) (NaN components are skipped).
 
     Returns the updated mean (7,), covariance (7, 7) (Joseph form) and the squared
     Mahalanobis distance of the innovation (0 when nothing was measured). The yaw must
-    already be aligned with `align_yaw`.
+    already be aligned with `align_yaw`; without a measured yaw the lateral row uses the
+    state's.
     """
     observed = np.isfinite(measurement)
     if not observed.any():
         return mean, covariance, 0.0
-    matrix = _MEASUREMENT_MATRIX[observed]
+    matrix = measurement_matrix(measurement[3] if observed[3] else mean[3])[observed]
     innovation = measurement[observed] - matrix @ mean
     innovation_covariance = matrix @ covariance @ matrix.T + np.diag(noise_std[observed] ** 2)
     gain = np.linalg.solve(innovation_covariance, matrix @ covariance).T

@@ -57,7 +57,7 @@ class _LiveTrack:
     filtered_means: list[np.ndarray] = field(default_factory=list)
     filtered_covariances: list[np.ndarray] = field(default_factory=list)
     label_votes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    size: np.ndarray = field(default_factory=lambda: np.ones(3))  # (3,) running one-size estimate (shape.py)
+    size: np.ndarray = field(default_factory=lambda: np.ones(3))  # (3,) running one-size estimate (shape.py), first the detection's
 
     def box(self) -> np.ndarray:
         """(7,) predicted box: state centre and yaw, the track's running size."""
@@ -118,8 +118,10 @@ class OnlineTracker:
         tables = [self.config.for_label(live.label) for live in self._live]
         covariances = np.array([live.covariance[:2, :2] for live in self._live]).reshape(-1, 2, 2)
         spread = np.sqrt(0.5 * np.trace(covariances, axis1=1, axis2=2))
+        unseen_s = np.array([live.time_s - live.last_observed_s for live in self._live])
+        widening = np.minimum(3.0 * spread, np.array([table.gate_growth for table in tables]) * unseen_s)
         gates = Gates(
-            distance=np.hypot([table.distance_gate for table in tables], 3.0 * spread),
+            distance=np.hypot([table.distance_gate for table in tables], widening),
             mahalanobis=np.array([table.mahalanobis_gate for table in tables]),
             giou=np.array([table.giou_gate for table in tables]),
             distance_weight=np.array([table.distance_weight for table in tables]),
@@ -158,7 +160,7 @@ class OnlineTracker:
                 continue
             mean, covariance = motion.initial_state(self._measurements[row], self.detections.noise_std[row], table.initial_speed)
             time_s = float(self._times_s[frame_index])
-            live = _LiveTrack(mean=mean, covariance=covariance, time_s=time_s, last_observed_s=time_s)
+            live = _LiveTrack(mean=mean, covariance=covariance, time_s=time_s, last_observed_s=time_s, size=self.detections.boxes[row, 3:6].copy())
             self._record(live, row)
             self._live.append(live)
 
@@ -197,4 +199,8 @@ class OnlineTracker:
         if len(live.rows) > _EVERY_OBSERVATION and len(live.rows) % _SIZE_REFRESH:
             return
         recent = np.array(live.rows[-_RECENT_SIZES:])
-        live.size = consolidated_size(self.detections.boxes[recent, 3:6], self.detections.num_points[recent], self.config.for_label(live.label))
+        size = consolidated_size(self.detections.boxes[recent, 3:6], self.detections.num_points[recent], self.config.for_label(live.label))
+        # A new size moves the centre too: keep the faces the ego sees where they are.
+        ego = self.detections.ego_positions[self.detections.frame[row]]
+        live.mean[:2] = anchored_centres(live.box()[None], size, ego[None])[0]
+        live.size = size

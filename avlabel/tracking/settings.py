@@ -19,7 +19,8 @@ class ClassTracking(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # -- association (forward pass)
-    distance_gate: float = Field(3.0, gt=0)  # m: centre distance beyond which a detection never joins a track
+    distance_gate: float = Field(3.0, gt=0)  # m: centre distance beyond which a detection never joins a track ...
+    gate_growth: float = Field(10.0, ge=0)  # m/s: ... widened by 3 std of the prediction, at most this much per second unseen
     giou_gate: float = Field(-0.5, ge=-1, le=1)  # BEV GIoU below which a detection never joins a track
     mahalanobis_gate: float = Field(5.0, gt=0)  # std: centre offset beyond this many of the predicted spread never joins
     distance_weight: float = Field(1.0, ge=0)  # cost = (1 - GIoU) + distance_weight * distance / distance_gate
@@ -32,7 +33,7 @@ class ClassTracking(BaseModel):
     yaw_acceleration_noise: float = Field(1.0, gt=0)  # rad/s^2, std driving the yaw rate
     vertical_noise: float = Field(0.2, gt=0)  # m/sqrt(s), random walk of the centre height
     initial_speed: float = Field(10.0, gt=0)  # m/s, prior std of the velocity of a new track
-    maximum_speed: float = Field(40.0, gt=0)  # m/s, used to gate stitching across gaps
+    maximum_acceleration: float = Field(4.0, gt=0)  # m/s^2: across a gap of t s, pieces may part from constant velocity by a t^2 / 2
 
     # -- measurement noise (see avlabel.tracking.measurements)
     position_noise: float = Field(0.15, gt=0)  # m, centre std of a well-observed detection next to the ego
@@ -41,8 +42,11 @@ class ClassTracking(BaseModel):
     vertical_noise_ratio: float = Field(0.5, gt=0)  # height std as a fraction of the centre std
     yaw_noise: float = Field(0.1, gt=0)  # rad, yaw std of a well-observed detection
     velocity_noise: float = Field(0.6, gt=0)  # m/s, std of a radar velocity [vx, vy]
+    lateral_velocity_noise: float = Field(0.5, ge=0)  # m/s: speed across the heading is 0 within this (0: free to slide, pedestrians)
 
     # -- consolidation (see avlabel.tracking.consolidation)
+    typical_size: tuple[float, float, float] = (4.5, 1.9, 1.6)  # m, [length, width, height] of the class
+    size_prior_points: float = Field(100.0, ge=0)  # the typical size votes for a track's size with this many points' weight
     size_quantile: float = Field(0.6, gt=0, lt=1)  # weighted quantile of the best-observed sizes
     best_observed_fraction: float = Field(0.5, gt=0, le=1)  # share of observations (by points) the size uses
     anchor_partial_views: bool = True  # re-centre partial detections on their visible corner, at the track's size
@@ -69,19 +73,25 @@ class ClassTracking(BaseModel):
 def _default_classes() -> dict[str, ClassTracking]:
     return {
         "car": ClassTracking(compatible_labels=("truck", "other")),
-        "truck": ClassTracking(distance_gate=4.0, acceleration_noise=2.5, stationary_extent=2.0, compatible_labels=("car", "other")),
+        "truck": ClassTracking(
+            distance_gate=4.0, acceleration_noise=2.5, maximum_acceleration=3.0, typical_size=(8.5, 2.6, 3.2), stationary_extent=2.0,
+            compatible_labels=("car", "other"),
+        ),
         "pedestrian": ClassTracking(
             distance_gate=1.5, giou_gate=-0.9, acceleration_noise=2.0, yaw_acceleration_noise=4.0, initial_speed=2.0,
-            maximum_speed=4.0, position_noise=0.1, yaw_noise=0.5, moving_speed=0.5, stationary_speed=0.2, stationary_extent=0.6,
+            maximum_acceleration=2.0, typical_size=(0.6, 0.6, 1.75), position_noise=0.1, yaw_noise=0.5, lateral_velocity_noise=0.0, moving_speed=0.5, stationary_speed=0.2,
+            stationary_extent=0.6,
             compatible_labels=("cyclist", "other"),
         ),
         "cyclist": ClassTracking(
             distance_gate=2.5, giou_gate=-0.8, acceleration_noise=2.5, yaw_acceleration_noise=2.0, initial_speed=5.0,
-            maximum_speed=12.0, position_noise=0.12, yaw_noise=0.3, moving_speed=0.8, stationary_extent=0.8,
+            maximum_acceleration=3.0, typical_size=(1.8, 0.6, 1.7), position_noise=0.12, yaw_noise=0.3, moving_speed=0.8, stationary_extent=0.8,
             compatible_labels=("pedestrian", "other"),
         ),
         "other": ClassTracking(
-            distance_gate=2.0, giou_gate=-0.8, initial_speed=3.0, maximum_speed=10.0, compatible_labels=("car", "truck", "pedestrian", "cyclist")
+            distance_gate=2.0, giou_gate=-0.8, initial_speed=3.0, maximum_acceleration=3.0, typical_size=(0.8, 0.8, 1.0),
+            size_prior_points=0.0, lateral_velocity_noise=0.0,
+            compatible_labels=("car", "truck", "pedestrian", "cyclist"),
         ),
     }
 

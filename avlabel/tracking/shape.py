@@ -16,7 +16,7 @@ import numpy as np
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import ClassTracking
 
-# Below this many observations a size is the plain median of what there is.
+# At least this many of the best-observed observations vote for the size.
 _FEWEST_FOR_QUANTILE = 3
 # Metres over which the re-centring fades in as a face turns towards the ego.
 _FACE_RAMP = 1.0
@@ -34,17 +34,19 @@ def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, table: ClassTra
     """(3,) one [length, width, height] from observed sizes (K, 3) and their point counts (K,).
 
     The best-observed `best_observed_fraction` of the observations (by points, at least 3)
-    vote, weighted by points, for the `size_quantile` of each dimension.
+    vote, weighted by points, for the `size_quantile` of each dimension, together with the
+    class's `typical_size` voting with the weight of `size_prior_points` points: a track
+    seen only sparsely or partly keeps close to the typical size (as the proposal stage
+    completes partial views), a well-observed one has its own.
     """
     count = len(sizes)
-    if count < _FEWEST_FOR_QUANTILE:
-        return np.median(sizes, axis=0)
     chosen = np.argsort(-num_points, kind="stable")[: max(_FEWEST_FOR_QUANTILE, math.ceil(table.best_observed_fraction * count))]
-    weights = num_points[chosen].astype(np.float64)
-    if weights.sum() <= 0:
-        weights = np.ones(len(chosen))
-    # weighted_quantile on each column at once
+    weights = np.maximum(num_points[chosen].astype(np.float64), 1.0)
     chosen_sizes = sizes[chosen]
+    if table.size_prior_points > 0:
+        chosen_sizes = np.vstack([chosen_sizes, table.typical_size])
+        weights = np.append(weights, table.size_prior_points)
+    # weighted_quantile on each column at once
     order = np.argsort(chosen_sizes, axis=0)
     ordered_sizes = np.take_along_axis(chosen_sizes, order, axis=0)
     ordered_weights = weights[order]
@@ -79,7 +81,7 @@ def anchored_centres(boxes: np.ndarray, sizes: np.ndarray, ego_positions: np.nda
 
 
 def track_measurements(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray]:
-    """The size (3,) of the track made of detection `rows` (K,), and its measurements (K, 6)
+    """The size (3,) of the track made of detection `rows` (K,), and its measurements (K, 7)
     with centres re-centred at that size when the class table asks for it."""
     size = consolidated_size(detections.boxes[rows, 3:6], detections.num_points[rows], table)
     measurements = detections.measurements[rows]  # a copy: fancy indexing

@@ -22,8 +22,8 @@ class SmoothedTrack:
 
     rows: (T,) int64 detection row observed at each frame, -1 where there was none.
     means: (T, 7) smoothed states, covariances: (T, 7, 7) (layout in `motion`).
-    normalised_residuals: (T,) squared Mahalanobis distance of each observation to the
-    smoothed state over the observed components (NaN where unobserved).
+    normalised_residuals: (T,) squared normalised distance of each observation to the
+    smoothed state over its directly observed components (NaN where unobserved).
     """
 
     frames: np.ndarray
@@ -57,7 +57,7 @@ def smooth(
 
     rows: (K,) detection rows in time order, frames_of_rows: (K,) their frame indices
     (strictly increasing); times_s: (F,) seconds of every frame of the log;
-    measurements: (K, 6) and noise_std: (K, 6), one per row (layout `motion.MEASUREMENT`).
+    measurements: (K, 7) and noise_std: (K, 7), one per row (layout `motion.MEASUREMENT`).
     """
     rows = np.asarray(rows, dtype=np.int64)
     frames_of_rows = np.asarray(frames_of_rows, dtype=np.int64)
@@ -79,8 +79,8 @@ def smooth(
     )
 
     observed = observation_at >= 0
-    difference = aligned[observed] - means[observed, : motion.MEASUREMENT_SIZE]
-    normalised = np.where(np.isfinite(difference), difference / noise_std[observation_at[observed]], 0.0)
+    difference = aligned[observed, : motion.DIRECT] - means[observed, : motion.DIRECT]
+    normalised = np.where(np.isfinite(difference), difference / noise_std[observation_at[observed], : motion.DIRECT], 0.0)
     residuals = np.full(len(frames), np.nan)
     residuals[observed] = np.sum(normalised**2, axis=1)
     return SmoothedTrack(frames, row_at, means, covariances, residuals)

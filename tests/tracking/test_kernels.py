@@ -54,13 +54,18 @@ def test_predict_matches_the_matrix_form():
         np.testing.assert_allclose(covariances[0], expected[1], atol=1e-10)
 
 
-@pytest.mark.parametrize("measured", [np.ones(6, bool), np.array([1, 1, 1, 1, 0, 0], bool), np.array([1, 0, 0, 0, 0, 1], bool), np.zeros(6, bool)])
+@pytest.mark.parametrize(
+    "measured",
+    [np.ones(7, bool), np.array([1, 1, 1, 1, 0, 0, 0], bool), np.array([1, 1, 1, 1, 0, 0, 1], bool), np.array([1, 0, 0, 0, 0, 1, 0], bool),
+     np.array([0, 0, 0, 0, 0, 0, 1], bool), np.zeros(7, bool)],
+)
 def test_sequential_scalar_updates_equal_the_joint_update(measured):
     rng = np.random.default_rng(1)
     mean, covariance = rng.normal(size=7), _random_covariance(rng)
-    measurement = np.where(measured, rng.normal(size=6), np.nan)
-    noise_std = rng.uniform(0.1, 1.0, 6)
+    measurement = np.where(measured, rng.normal(size=7), np.nan)
+    noise_std = rng.uniform(0.1, 1.0, 7)
     measurement[3] = motion.align_yaw(measurement[3], mean[3]) if measured[3] else np.nan
+    measurement[6] = 0.0 if measured[6] else np.nan
     expected_mean, expected_covariance, _ = motion.update(mean, covariance, measurement, noise_std)
     means, covariances = mean[None].copy(), covariance[None].copy()
     kernels._update_many(means, covariances, measurement[None], noise_std[None])
@@ -72,8 +77,8 @@ def test_update_moves_a_flipped_yaw_next_to_the_track():
     mean, covariance = np.zeros(7), np.eye(7)
     mean[3] = 0.1
     means, covariances = mean[None].copy(), covariance[None].copy()
-    measurement = np.array([[np.nan, np.nan, np.nan, 0.1 + math.pi, np.nan, np.nan]])  # the same heading, turned round
-    kernels._update_many(means, covariances, measurement, np.full((1, 6), 0.1))
+    measurement = np.array([[np.nan, np.nan, np.nan, 0.1 + math.pi, np.nan, np.nan, np.nan]])  # the same heading, turned round
+    kernels._update_many(means, covariances, measurement, np.full((1, 7), 0.1))
     assert means[0, 3] == pytest.approx(0.1)
 
 
@@ -84,10 +89,11 @@ def test_filter_and_smooth_matches_the_numpy_twin(count):
     observation_at = np.full(count, -1, np.int64)
     observed = np.sort(np.concatenate([[0], rng.choice(np.arange(1, count), size=max(0, (count - 1) * 2 // 3), replace=False)])) if count > 1 else np.array([0])
     observation_at[observed] = np.arange(len(observed))
-    measurements = rng.normal(size=(len(observed), 6)) * [5, 5, 0.2, 3, 2, 2]
+    measurements = rng.normal(size=(len(observed), 7)) * [5, 5, 0.2, 3, 2, 2, 0]
     measurements[rng.random(len(observed)) < 0.5, 4:6] = np.nan  # radar on some detections only
+    measurements[rng.random(len(observed)) < 0.3, 6] = np.nan  # the lateral pseudo-measurement on some
     measurements[:, 3] += math.pi * (rng.random(len(observed)) < 0.2)  # flipped yaws
-    noise_std = rng.uniform(0.1, 0.5, (len(observed), 6))
+    noise_std = rng.uniform(0.1, 0.5, (len(observed), 7))
     mean, covariance = motion.initial_state(measurements[0], noise_std[0], 10.0)
     means, covariances, aligned = kernels._filter_and_smooth(steps_s, observation_at, measurements, noise_std, mean, covariance, 3.0, 1.0, 0.2)
     expected_means, expected_covariances = _numpy_smoother(steps_s, observation_at, measurements, noise_std, mean, covariance, 3.0, 1.0, 0.2)
@@ -100,17 +106,17 @@ def test_filter_and_smooth_matches_the_numpy_twin(count):
 def test_smooth_checks_its_rows():
     table = ClassTracking()
     with pytest.raises(ValueError, match="increasing"):
-        smooth(np.array([0, 1]), np.array([3, 3]), np.arange(5) * 0.1, np.zeros((2, 6)), np.ones((2, 6)), table)
+        smooth(np.array([0, 1]), np.array([3, 3]), np.arange(5) * 0.1, np.zeros((2, 7)), np.ones((2, 7)), table)
     with pytest.raises(ValueError, match="at least one"):
-        smooth(np.zeros(0, np.int64), np.zeros(0, np.int64), np.arange(5) * 0.1, np.zeros((0, 6)), np.ones((0, 6)), table)
+        smooth(np.zeros(0, np.int64), np.zeros(0, np.int64), np.arange(5) * 0.1, np.zeros((0, 7)), np.ones((0, 7)), table)
 
 
 def test_smooth_interpolates_a_gap_with_larger_covariance():
     table = ClassTracking()
     times = np.arange(20) * 0.1
     frames = np.array([0, 1, 2, 3, 4, 15, 16, 17, 18, 19])
-    measurements = np.column_stack([5.0 * times[frames], np.zeros((10, 2)), np.zeros(10), np.full((10, 2), np.nan)])
-    result = smooth(np.arange(10), frames, times, measurements, np.full((10, 6), 0.1), table)
+    measurements = np.column_stack([5.0 * times[frames], np.zeros((10, 2)), np.zeros(10), np.full((10, 2), np.nan), np.zeros(10)])
+    result = smooth(np.arange(10), frames, times, measurements, np.full((10, 7), 0.1), table)
     assert len(result) == 20 and result.observed.sum() == 10
     np.testing.assert_allclose(result.means[:, 0], 5.0 * times, atol=0.05)
     spread = result.covariances[:, 0, 0]
