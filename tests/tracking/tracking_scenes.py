@@ -103,8 +103,9 @@ def drive(
                 velocity = 0.0
             else:
                 velocity = min(speed, velocity + 2.0 * dt)
-            if leader is not None and distance + velocity * dt > leader[step] - 8.0:
-                velocity = max(0.0, (leader[step] - 8.0 - distance) / dt)
+            if leader is not None:  # brake at up to 3.5 m/s^2 to stay 8 m behind the leader's centre
+                room = leader[step] - 8.0 - distance
+                velocity = min(velocity, math.sqrt(2.0 * 3.5 * max(room, 0.0)) + max(0.0, (leader[step] - leader[step - 1]) / dt))
             distance += velocity * dt
         result[step] = distance
     return result
@@ -203,7 +204,7 @@ def street_scene(seed: int, seconds: float = 20.0, rate_hz: float = 10.0) -> Sce
     for side in (-11.0, 11.0):
         for _ in range(5):
             meet_x = rng.uniform(0.0, far_x - 40.0)
-            meet_t = rng.uniform(2.0, seconds - 2.0)
+            meet_t = rng.uniform(0.2, 0.8) * seconds
             for direction, offset in ((1.0, -0.35), (-1.0, 0.35)):
                 speed = rng.uniform(1.1, 1.6)
                 start = meet_x - direction * speed * meet_t
