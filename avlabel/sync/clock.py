@@ -15,8 +15,11 @@ minimum with a parabola. They never look at the calibrated offset, so they can c
   the ego pose at the candidate capture time, against the image's edges (mean distance to
   the nearest Canny edge, capped). Needs the ego to move.
 
-An estimate whose cost curve is flat around its minimum (the motion did not excite it) is
-reported as not observable rather than returned as a number.
+Each estimate carries a one-sigma uncertainty from the cost's curvature at its minimum
+(Gauss-Newton: var = 2 * residual variance / (residual count * d2cost/doffset2)); for the
+camera, whose edge residuals are correlated within a frame, it is optimistic. An estimate
+whose uncertainty exceeds `max_uncertainty_us` (the motion did not excite it) is marked not
+observable: use it as a diagnosis, not as a correction.
 """
 
 from __future__ import annotations
@@ -42,19 +45,20 @@ logger = logging.getLogger(__name__)
 class ClockEstimate:
     """A recovered clock offset.
 
-    offset_us: estimated sensor clock minus log clock; calibrated_us: the log's value, for
-    comparison; cost: the cost at the estimate (units per estimator); contrast: how much the
-    cost rises 10 ms either side of the minimum relative to its value at the minimum
-    (small = weakly observable); samples: measurements used.
+    offset_us: estimated sensor clock minus log clock; uncertainty_us: its one-sigma
+    uncertainty; calibrated_us: the log's value, for comparison; cost: the cost at the
+    estimate (units per estimator); samples: residuals used; observable: uncertainty within
+    the estimator's `max_uncertainty_us` and the minimum inside the search range.
     """
 
     sensor: str
     method: str
     offset_us: int
+    uncertainty_us: float
     calibrated_us: int
     cost: float
-    contrast: float
     samples: int
+    observable: bool
 
     @property
     def error_us(self) -> int:
@@ -65,6 +69,18 @@ class ClockEstimate:
 # --------------------------------------------------------------------------- search
 
 
+@dataclass(frozen=True, slots=True)
+class OffsetSearch:
+    """Result of `minimize_offset`: the offset (us), the cost there, the cost's curvature
+    there (per us^2, from a parabola fitted over +-`curvature_window_us`), and whether the
+    minimum lies on the edge of the searched range."""
+
+    offset_us: float
+    cost: float
+    curvature: float
+    at_edge: bool
+
+
 def minimize_offset(
     cost: Callable[[float], float],
     *,
@@ -72,33 +88,45 @@ def minimize_offset(
     search_us: float = 200_000.0,
     coarse_step_us: float = 2_000.0,
     fine_step_us: float = 100.0,
-    probe_us: float = 10_000.0,
-) -> tuple[float, float, float]:
+    curvature_window_us: float = 6_000.0,
+) -> OffsetSearch:
     """Minimise `cost(offset_us)` over [center - search, center + search].
 
     A coarse grid, then a fine grid two coarse steps either side of the best coarse point,
-    then a parabola through the best fine point and its neighbours. Returns (offset_us,
-    cost there, contrast = (mean cost `probe_us` either side - minimum) / minimum).
+    then a parabola through the best fine point and its neighbours.
     """
     coarse = center_us + np.arange(-search_us, search_us + coarse_step_us / 2, coarse_step_us)
     coarse_costs = np.array([cost(float(offset)) for offset in coarse])
     if not np.isfinite(coarse_costs).any():
         raise ValueError("no candidate offset could be scored (no samples overlap the ego poses)")
-    best = coarse[int(np.nanargmin(np.where(np.isfinite(coarse_costs), coarse_costs, np.nan)))]
+    best_coarse = int(np.nanargmin(np.where(np.isfinite(coarse_costs), coarse_costs, np.nan)))
+    best = coarse[best_coarse]
     fine = best + np.arange(-2 * coarse_step_us, 2 * coarse_step_us + fine_step_us / 2, fine_step_us)
     fine_costs = np.array([cost(float(offset)) for offset in fine])
     index = int(np.nanargmin(np.where(np.isfinite(fine_costs), fine_costs, np.nan)))
     offset, minimum = float(fine[index]), float(fine_costs[index])
     if 0 < index < len(fine) - 1 and np.isfinite(fine_costs[index - 1 : index + 2]).all():
         left, middle, right = fine_costs[index - 1 : index + 2]
-        curvature = left - 2 * middle + right
-        if curvature > 0:
-            shift = 0.5 * (left - right) / curvature
-            offset += float(np.clip(shift, -1, 1)) * fine_step_us
+        bend = left - 2 * middle + right
+        if bend > 0:
+            shift = float(np.clip(0.5 * (left - right) / bend, -1, 1))
+            offset += shift * fine_step_us
             minimum = float(middle - 0.25 * (left - right) * shift)
-    neighbours = [cost(offset - probe_us), cost(offset + probe_us)]
-    contrast = (float(np.nanmean(neighbours)) - minimum) / max(abs(minimum), 1e-12)
-    return offset, minimum, contrast
+    # Curvature from a least-squares parabola over a wider window (robust to small ripples).
+    window = offset + np.linspace(-curvature_window_us, curvature_window_us, 13)
+    window_costs = np.array([cost(float(value)) for value in window])
+    finite = np.isfinite(window_costs)
+    curvature = 2.0 * float(np.polyfit(window[finite] - offset, window_costs[finite], 2)[0]) if finite.sum() >= 3 else 0.0
+    at_edge = best_coarse in (0, len(coarse) - 1)
+    return OffsetSearch(offset, minimum, curvature, at_edge)
+
+
+def offset_uncertainty(search: OffsetSearch, residuals: int, components: int = 1) -> float:
+    """One-sigma uncertainty (us) of a least-squares offset: sqrt(2 C / (M N C'')) for a cost
+    C = mean over N residuals of the squared norm of M components; inf for a flat cost."""
+    if search.curvature <= 0 or residuals <= 0:
+        return float("inf")
+    return float(np.sqrt(2.0 * max(search.cost, 1e-300) / (components * residuals * search.curvature)))
 
 
 def _signal_grid(poses: PoseInterpolator, step_us: int = 1_000) -> np.ndarray:
@@ -121,7 +149,7 @@ def estimate_imu_offset(
     sensor: str = "imu",
     calibrated_us: int = 0,
     search_us: int = 200_000,
-    min_contrast: float = 0.02,
+    max_uncertainty_us: float = 1_000.0,
 ) -> ClockEstimate:
     """Clock offset of an IMU from its gyro against the poses' angular velocity.
 
@@ -148,8 +176,9 @@ def estimate_imu_offset(
         predicted -= predicted.mean(axis=0)
         return float(np.mean(np.sum((measured - predicted) ** 2, axis=1)))
 
-    offset, value, contrast = minimize_offset(cost, search_us=search_us)
-    return _finish(sensor, "imu_gyro_vs_pose_turn_rate", offset, calibrated_us, value, contrast, len(stamps), min_contrast)
+    search = minimize_offset(cost, search_us=search_us)
+    uncertainty = offset_uncertainty(search, len(stamps), components=3)
+    return _finish(sensor, "imu_gyro_vs_pose_turn_rate", search, uncertainty, calibrated_us, len(stamps), max_uncertainty_us)
 
 
 # --------------------------------------------------------------------------- radar
@@ -163,7 +192,7 @@ def estimate_radar_offset(
     search_us: int = 200_000,
     max_scans: int = 400,
     outlier_mps: float = 0.5,
-    min_contrast: float = 0.02,
+    max_uncertainty_us: float = 2_000.0,
 ) -> ClockEstimate:
     """Clock offset of a radar from the Doppler of static detections against the ego motion.
 
@@ -205,27 +234,37 @@ def estimate_radar_offset(
         residual = np.minimum(np.abs(radial - predicted), outlier_mps)
         return float(np.mean(residual**2))
 
-    offset, value, contrast = minimize_offset(cost, search_us=search_us)
-    return _finish(sensor, "radar_static_doppler", offset, calibration.clock_offset_us, value, contrast, len(radial), min_contrast)
+    search = minimize_offset(cost, search_us=search_us)
+    uncertainty = offset_uncertainty(search, len(radial))
+    return _finish(sensor, "radar_static_doppler", search, uncertainty, calibration.clock_offset_us, len(radial), max_uncertainty_us)
 
 
 # --------------------------------------------------------------------------- camera
 
 
 def lidar_depth_edges(points: np.ndarray, *, jump_m: float = 1.0) -> np.ndarray:
-    """Indices of the points at depth discontinuities: along each ring (column 5) in azimuth
-    order, the nearer of two neighbours whose ranges differ by more than `jump_m`.
+    """Where silhouettes are, from a sweep: along each ring (column 5) in azimuth order, every
+    pair of neighbours whose ranges differ by more than `jump_m` gives one edge point.
 
-    points: (N, 6) float32 in the LiDAR (or ego) frame, POINT_FIELDS columns.
+    The edge point sits at the nearer point's range, in the direction halfway between the
+    two neighbours (the silhouette lies somewhere between them; taking the nearer point
+    itself would put every edge half a firing step inside its object). Its other columns
+    (time offset, ...) are the nearer point's.
+
+    points: (N, 6) float32, POINT_FIELDS columns, sensor frame. Returns (E, 6) float32.
     """
-    ranges = np.linalg.norm(points[:, :3], axis=1)
+    ranges = np.linalg.norm(points[:, :3].astype(np.float64), axis=1)
     azimuth = np.arctan2(points[:, 1], points[:, 0])
     order = np.lexsort((azimuth, points[:, 5]))
     ring, sorted_ranges = points[order, 5], ranges[order]
-    same_ring = ring[1:] == ring[:-1]
-    jump = same_ring & (np.abs(np.diff(sorted_ranges)) > jump_m)
-    nearer = np.where(sorted_ranges[1:] < sorted_ranges[:-1], order[1:], order[:-1])
-    return np.unique(nearer[jump])
+    jump = (ring[1:] == ring[:-1]) & (np.abs(np.diff(sorted_ranges)) > jump_m) & (sorted_ranges[1:] > 0) & (sorted_ranges[:-1] > 0)
+    first, second = order[:-1][jump], order[1:][jump]
+    nearer = np.where(ranges[second] < ranges[first], second, first)
+    directions = points[first, :3] / ranges[first, None] + points[second, :3] / ranges[second, None]
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    edges = points[nearer].copy()
+    edges[:, :3] = directions * ranges[nearer, None]
+    return edges
 
 
 def estimate_camera_offset(
@@ -235,65 +274,72 @@ def estimate_camera_offset(
     *,
     lidar: str | None = None,
     search_us: int = 100_000,
-    frames: int = 12,
-    cap_px: float = 20.0,
-    min_contrast: float = 0.02,
+    frames: int = 16,
+    cap_px: float = 6.0,
+    max_uncertainty_us: float = 2_000.0,
 ) -> ClockEstimate:
     """Clock offset of a camera from LiDAR depth edges against image edges.
 
-    For `frames` sweeps spread over the log, the sweep is de-skewed (with the log's LiDAR
-    clock offset, taken as right), its depth-edge points are projected into the camera image
-    nearest it (by the camera's own stamps: which image is used does not depend on the
-    candidate offset) with the ego pose at the candidate capture time, and scored by their
-    mean distance to the nearest Canny edge, capped at `cap_px` pixels.
+    The `frames` sweeps where the image moves most (ego turn rate, then speed) are used.
+    Each is de-skewed (with the log's LiDAR clock offset, taken as right); its depth-edge
+    points are projected into the camera image whose stamp is nearest the sweep's (so which
+    image is used does not depend on the candidate offset), with the ego pose at the
+    candidate capture time. The cost is the mean squared distance (px^2) to the nearest
+    Canny edge, read with sub-pixel (bilinear) interpolation and capped at `cap_px`.
     """
     calibration = _calibration(log, camera, "camera")
     lidar = lidar or log.lidar
     lidar_calibration = log.calibrations[lidar]
-    sweep_us = log.timestamps(lidar) - lidar_calibration.clock_offset_us
+    lidar_stamps = log.timestamps(lidar)
+    sweep_us = lidar_stamps - lidar_calibration.clock_offset_us
     camera_stamps = log.timestamps(camera)
-    margin = 60_000
-    usable = np.flatnonzero((sweep_us - margin >= poses.start_us) & (sweep_us + margin <= poses.end_us))
+    reach = search_us + 3 * 2_000 + 60_000  # candidate capture times and the sweep's own span
+    usable = np.flatnonzero((sweep_us - reach >= poses.start_us) & (sweep_us + reach <= poses.end_us))
     if not len(usable):
-        raise ValueError(f"{camera}: no LiDAR sweep lies inside the ego poses")
-    chosen = usable[np.unique(np.linspace(0, len(usable) - 1, min(frames, len(usable))).astype(np.int64))]
+        raise ValueError(f"{camera}: no LiDAR sweep lies far enough inside the ego poses for a +-{search_us / 1e3:g} ms search")
+    # Most image motion first: turning (all depths move), then driving fast.
+    motion = np.abs(poses.yaw_rate(sweep_us[usable])) * 20.0 + np.linalg.norm(poses.velocity(sweep_us[usable]), axis=1)
+    chosen = usable[np.argsort(-motion, kind="stable")[:frames]]
     observations = []
-    for sweep_index in chosen:
-        # The image whose stamp is nearest the sweep's (any clock offset error shows in the pose, not the choice).
-        image_index = int(np.argmin(np.abs(camera_stamps - (log.timestamps(lidar)[sweep_index]))))
+    for sweep_index in np.sort(chosen):
+        image_index = int(np.argmin(np.abs(camera_stamps - lidar_stamps[sweep_index])))
         stamp = int(camera_stamps[image_index])
-        if not (stamp - search_us - 2 * 2_000 >= poses.start_us and stamp + search_us + 2 * 2_000 <= poses.end_us):
+        if not (stamp - search_us - 6_000 >= poses.start_us and stamp + search_us + 6_000 <= poses.end_us):
             continue
         sweep = log.sweep(int(sweep_index), lidar)
         reference_us = int(sweep_us[sweep_index])
-        points = deskew_points(sweep.points, reference_us, lidar_calibration.ego_from_sensor, poses)
         edges = lidar_depth_edges(sweep.points)
         if len(edges) < 20:
             continue
+        edges_ego = deskew_points(edges, reference_us, lidar_calibration.ego_from_sensor, poses)
         gray = cv2.cvtColor(log.camera_image(image_index, camera).image, cv2.COLOR_RGB2GRAY)
-        image_edges = cv2.Canny(gray, 50, 150)
-        distance = cv2.distanceTransform((image_edges == 0).astype(np.uint8), cv2.DIST_L2, 5)
-        observations.append((points[edges, :3], reference_us, stamp, np.minimum(distance, cap_px)))
+        image_edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 40, 120)
+        distance = cv2.distanceTransform((image_edges == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        observations.append((edges_ego[:, :3], poses.at(reference_us), stamp, np.minimum(distance, cap_px).astype(np.float32)))
     if not observations:
         raise ValueError(f"{camera}: no sweep with enough depth edges and an image inside the poses")
-    world_from_ego_sweeps = {reference: poses.at(reference) for _, reference, _, _ in observations}
+    residual_count = [0]
 
     def cost(offset_us: float) -> float:
         total, count = 0.0, 0
-        for points_ego, reference_us, stamp, distance in observations:
+        for points_ego, world_from_ego_sweep, stamp, distance in observations:
             capture_us = int(round(stamp - offset_us))
-            uv, _, _ = project_points(points_ego, calibration, world_from_ego_sweeps[reference_us], poses.at(capture_us))
+            uv, _, _ = project_points(points_ego, calibration, world_from_ego_sweep, poses.at(capture_us))
             if not len(uv):
                 continue
-            columns = np.clip(np.rint(uv[:, 0]).astype(np.int64), 0, distance.shape[1] - 1)
-            rows = np.clip(np.rint(uv[:, 1]).astype(np.int64), 0, distance.shape[0] - 1)
-            total += float(distance[rows, columns].sum())
+            sampled = cv2.remap(
+                distance, uv[:, 0].astype(np.float32).reshape(-1, 1), uv[:, 1].astype(np.float32).reshape(-1, 1),
+                cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
+            )[:, 0]
+            total += float(np.sum(sampled.astype(np.float64) ** 2))
             count += len(uv)
+        residual_count[0] = count
         return total / count if count else np.inf
 
-    offset, value, contrast = minimize_offset(cost, search_us=search_us, coarse_step_us=2_000, fine_step_us=200)
-    samples = sum(len(points) for points, _, _, _ in observations)
-    return _finish(camera, "camera_lidar_edge_alignment", offset, calibration.clock_offset_us, value, contrast, samples, min_contrast)
+    search = minimize_offset(cost, search_us=search_us, coarse_step_us=2_000, fine_step_us=200)
+    cost(search.offset_us)
+    uncertainty = offset_uncertainty(search, residual_count[0])
+    return _finish(camera, "camera_lidar_edge_alignment", search, uncertainty, calibration.clock_offset_us, residual_count[0], max_uncertainty_us)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -307,12 +353,16 @@ def _calibration(log: DriveLog, sensor: str, kind: str) -> Calibration:
     return calibration
 
 
-def _finish(sensor: str, method: str, offset: float, calibrated_us: int, cost: float, contrast: float, samples: int, min_contrast: float) -> ClockEstimate:
-    if not np.isfinite(contrast) or contrast < min_contrast:
-        raise ValueError(
-            f"{sensor}: the {method} cost is flat around its minimum (contrast {contrast:.3g} < {min_contrast}): "
-            "the clock offset is not observable from this stretch of driving"
+def _finish(sensor: str, method: str, search: OffsetSearch, uncertainty: float, calibrated_us: int, samples: int, max_uncertainty_us: float) -> ClockEstimate:
+    observable = bool(np.isfinite(uncertainty) and uncertainty <= max_uncertainty_us and not search.at_edge)
+    estimate = ClockEstimate(
+        sensor, method, int(round(search.offset_us)), float(uncertainty), int(calibrated_us), float(search.cost), int(samples), observable
+    )
+    if observable:
+        logger.info("%s: clock offset %d +- %.0f us by %s (calibrated %d us)", sensor, estimate.offset_us, uncertainty, method, calibrated_us)
+    else:
+        logger.warning(
+            "%s: clock offset not observable by %s on this drive (%d +- %.0f us, allowed +- %.0f us)",
+            sensor, method, estimate.offset_us, uncertainty, max_uncertainty_us,
         )
-    estimate = ClockEstimate(sensor, method, int(round(offset)), int(calibrated_us), float(cost), float(contrast), int(samples))
-    logger.info("%s: clock offset %d us by %s (calibrated %d us)", sensor, estimate.offset_us, method, estimate.calibrated_us)
     return estimate

@@ -40,13 +40,14 @@ def render_overlay(
     *,
     config: Any = None,
     lidar: str | None = None,
-    point_radius: int = 2,
+    point_radius: int | None = None,
     max_depth_m: float = 60.0,
 ) -> np.ndarray:
     """Image (H, W, 3) uint8 RGB of camera `camera` nearest sweep `frame_index` of `lidar`.
 
     labels: cuboids to draw (the frame at the sweep's time); None draws the log's truth
     when it has some. config: a SyncConfig, or a whole avlabel Config (its `sync` is used).
+    point_radius: dot radius in pixels (default: 1 below 640 pixels of width, else 2).
     Raises InputError with one line for a camera the log does not have, a sensor that is no
     camera, a sweep with no image within tolerance, or a sweep outside the ego poses.
     """
@@ -76,8 +77,14 @@ def render_overlay(
     uv, depth, _ = project_points(frame.points, calibration, frame.world_from_ego, world_from_ego_camera, near_m=sync_config.near_m)
     order = np.argsort(-depth)
     colors = depth_colors(depth[order], max_depth_m)
+    width = image.shape[1]
+    radius = point_radius if point_radius is not None else (1 if width < 640 else 2)
+    scale = float(np.clip(width / 1200.0, 0.3, 0.6))
     for (u, v), color in zip(np.rint(uv[order]).astype(np.int32), colors):
-        cv2.circle(image, (int(u), int(v)), point_radius, tuple(int(c) for c in color), -1, lineType=cv2.LINE_AA)
+        if radius <= 1:
+            image[v, u] = color
+        else:
+            cv2.circle(image, (int(u), int(v)), radius, tuple(int(c) for c in color), -1, lineType=cv2.LINE_AA)
 
     # Cuboids, moved to the capture time.
     if labels is None:
@@ -87,10 +94,10 @@ def render_overlay(
         boxes = np.stack([box_at(cuboid, match.offset_us) for cuboid in label_frame.cuboids])
         wireframes = project_cuboids(boxes, calibration, world_from_ego_camera, near_m=sync_config.near_m, front_diagonals=True)
         for cuboid, polylines in zip(label_frame.cuboids, wireframes):
-            _draw_cuboid(image, cuboid, polylines)
+            _draw_cuboid(image, cuboid, polylines, scale)
 
-    caption = f"{log.name}  {camera}  sweep {frame.index}  image {match.index} ({match.offset_us / 1e3:+.1f} ms)"
-    _draw_text(image, caption, (8, 22), (255, 255, 255))
+    caption = f"{camera}  sweep {frame.index}  image {match.index} ({match.offset_us / 1e3:+.1f} ms)"
+    _draw_text(image, caption, (6, int(8 + 28 * scale)), (255, 255, 255), scale)
     return image
 
 
@@ -111,25 +118,26 @@ def depth_colors(depth: np.ndarray, max_depth_m: float = 60.0) -> np.ndarray:
     return bgr[:, ::-1].copy()
 
 
-def _draw_cuboid(image: np.ndarray, cuboid: Cuboid, polylines: list[np.ndarray]) -> None:
+def _draw_cuboid(image: np.ndarray, cuboid: Cuboid, polylines: list[np.ndarray], scale: float) -> None:
     if not polylines:
         return
     color = CLASS_COLORS.get(cuboid.label, UNKNOWN_CLASS_COLOR)
     for polyline in polylines:
         # Fixed point with 4 fractional bits keeps sub-pixel accuracy; clip huge values (near-plane ends).
         points = np.clip(np.rint(polyline * 16), -(2**26), 2**26).astype(np.int32)
-        cv2.polylines(image, [points], False, color, 2, lineType=cv2.LINE_AA, shift=4)
+        cv2.polylines(image, [points], False, color, 2 if scale >= 0.45 else 1, lineType=cv2.LINE_AA, shift=4)
     height, width = image.shape[:2]
     vertices = np.concatenate(polylines)
     on_image = vertices[(vertices[:, 0] >= 0) & (vertices[:, 0] < width) & (vertices[:, 1] >= 0) & (vertices[:, 1] < height)]
     if len(on_image):
         top = on_image[np.argmin(on_image[:, 1])]
-        _draw_text(image, cuboid.track_id, (int(top[0]), max(int(top[1]) - 6, 14)), color)
+        _draw_text(image, cuboid.track_id, (int(top[0]), max(int(top[1]) - 4, int(28 * scale))), color, scale)
 
 
-def _draw_text(image: np.ndarray, text: str, origin: tuple[int, int], color: tuple[int, int, int]) -> None:
-    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+def _draw_text(image: np.ndarray, text: str, origin: tuple[int, int], color: tuple[int, int, int], scale: float) -> None:
+    thickness = 1 if scale < 0.45 else 2
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness, cv2.LINE_AA)
 
 
 def _frame_at(labels: Labels, timestamp_us: int) -> LabelFrame | None:

@@ -22,9 +22,11 @@ def weaving_drive(seconds=8.0, step_us=10_000):
     return PoseSeries(stamps, np.stack([transform_from_yaw(a, (px, py, 0)) for a, px, py in zip(yaw, x, y)]))
 
 
-def test_minimize_offset_finds_a_sub_step_minimum():
-    offset, value, contrast = minimize_offset(lambda o: (o - 12_345.0) ** 2 + 1.0, search_us=100_000)
-    assert abs(offset - 12_345) < 1 and value == pytest.approx(1.0, abs=1e-3) and contrast > 100
+def test_minimize_offset_finds_a_sub_step_minimum_and_its_curvature():
+    search = minimize_offset(lambda o: 3.0 * (o - 12_345.0) ** 2 + 1.0, search_us=100_000)
+    assert abs(search.offset_us - 12_345) < 1 and search.cost == pytest.approx(1.0, abs=1e-3)
+    assert search.curvature == pytest.approx(6.0) and not search.at_edge
+    assert minimize_offset(lambda o: -o, search_us=10_000).at_edge
 
 
 def test_imu_offset_is_recovered():
@@ -35,7 +37,8 @@ def test_imu_offset_is_recovered():
     quaternions = np.tile([1.0, 0, 0, 0], (len(log_times), 1))
     imu = ImuSeries(log_times + truth_offset, quaternions, rates, np.zeros_like(rates))
     estimate = estimate_imu_offset(imu, poses, calibrated_us=truth_offset)
-    assert abs(estimate.error_us) < 300, estimate
+    assert estimate.observable and abs(estimate.error_us) < 300 and estimate.uncertainty_us < 300, estimate
+    assert abs(estimate.error_us) < 4 * estimate.uncertainty_us
     # An IMU mounted upside down reads the turn rate negated; the mount is honoured.
     flipped = ImuSeries(imu.timestamps_us, quaternions, -rates, np.zeros_like(rates))
     upside_down = make_transform(np.diag([1.0, -1.0, -1.0]))
@@ -61,7 +64,7 @@ def write_radar_log(path, poses_series, truth_offset, mount):
         log.add_calibration(Calibration("radar_front", "radar", mount, clock_offset_us=truth_offset))
         log.add_lidar_sweep(LidarSweep("lidar_top", 1_000_000, np.zeros((1, 6), np.float32)))
         log.set_poses(poses_series)
-        for scan_time in range(300_000, 7_700_000, 50_000):
+        for scan_time in range(300_000, 7_700_000, 80_000):
             world_from_sensor = poses.at(scan_time) @ mount
             sensor_from_world = np.linalg.inv(world_from_sensor)
             local = targets @ sensor_from_world[:3, :3].T + sensor_from_world[:3, 3]
@@ -80,14 +83,18 @@ def test_radar_offset_is_recovered_from_static_doppler(tmp_path):
     mount = transform_from_yaw(0.3, (3.6, 0.5, 0.6))
     series = weaving_drive()
     with DriveLog(write_radar_log(tmp_path / "radar.h5", series, -12_000, mount)) as log:
-        estimate = estimate_radar_offset(log, "radar_front", PoseInterpolator(series))
-    assert estimate.calibrated_us == -12_000 and abs(estimate.error_us) < 1_000, estimate
+        estimate = estimate_radar_offset(log, "radar_front", PoseInterpolator(series), search_us=60_000)
+    assert estimate.calibrated_us == -12_000 and estimate.observable and abs(estimate.error_us) < 1_000, estimate
+    assert abs(estimate.error_us) < 4 * estimate.uncertainty_us
 
 
-def test_depth_edges_are_the_nearer_side_of_range_jumps():
+def test_depth_edges_sit_between_the_neighbours_at_the_nearer_range():
     # One ring sweeping left to right: a wall at 20 m with a pole at 5 m in front of it.
     azimuth = np.linspace(-0.5, 0.5, 101)
-    ranges = np.where(np.abs(azimuth) < 0.05, 5.0, 20.0)
-    points = np.column_stack([ranges * np.cos(azimuth), ranges * np.sin(azimuth), np.zeros(101), np.zeros(101), np.zeros(101), np.zeros(101)]).astype(np.float32)
+    ranges = np.where((np.arange(101) >= 46) & (np.arange(101) <= 54), 5.0, 20.0)  # azimuth -0.04 .. 0.04
+    points = np.column_stack([ranges * np.cos(azimuth), ranges * np.sin(azimuth), np.zeros(101), np.zeros(101), azimuth * 1e5, np.zeros(101)]).astype(np.float32)
     edges = lidar_depth_edges(points)
-    assert len(edges) == 2 and np.allclose(np.linalg.norm(points[edges, :3], axis=1), 5.0)
+    assert edges.shape == (2, 6) and np.allclose(np.linalg.norm(edges[:, :3], axis=1), 5.0)
+    edge_azimuth = np.sort(np.arctan2(edges[:, 1], edges[:, 0]))
+    np.testing.assert_allclose(edge_azimuth, [-0.045, 0.045], atol=1e-6)  # halfway between the samples at 0.04 and 0.05
+    assert len(lidar_depth_edges(points[:0])) == 0
