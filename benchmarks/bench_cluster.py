@@ -46,12 +46,11 @@ def simulated_sweep(seed: int) -> tuple[np.ndarray, np.ndarray, str] | None:
             print(f"simulator failed ({type(error).__name__}: {error}); using the synthetic sweep")
             return None
         with DriveLog(path) as log:
+            from avlabel.perception.propose import log_frame_input
+
             counts = [log.sweep(index).points.shape[0] for index in range(log.num_frames(log.lidar))]
             index = int(np.argmin(np.abs(np.array(counts) - 120_000)))
-            sweep = log.sweep(index)
-            ego_from_lidar = log.calibrations[log.lidar].ego_from_sensor
-            points = sweep.points.copy()
-            points[:, :3] = (points[:, :3].astype(np.float64) @ ego_from_lidar[:3, :3].T + ego_from_lidar[:3, 3]).astype(np.float32)
+            points = log_frame_input(log, index).points
             truth = log.point_truth(index)
             ground = truth.is_ground() if truth is not None else np.zeros(len(points), bool)
     return points, ground, f"simulated default-profile sweep {index} (seed {seed})"

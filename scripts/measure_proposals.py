@@ -56,6 +56,7 @@ def report(measurement: LogMeasurement) -> dict:
             {"score_from": low, "precision": precision, "proposals": count} for low, precision, count in detections.precision_by_score()
         ],
         "ms_per_sweep_median": 1e3 * statistics.median(measurement.seconds_per_sweep) if measurement.seconds_per_sweep else None,
+        "cpu_ms_per_sweep_median": 1e3 * statistics.median(measurement.cpu_seconds_per_sweep) if measurement.cpu_seconds_per_sweep else None,
     }
     for label in sorted(set(detections.truth) | set(detections.proposed)):
         summary["classes"][label] = {
@@ -95,7 +96,8 @@ def main() -> None:
         print(f"{label:<11} truth {row['truth']:>5}  proposed {row['proposed']:>5}  recall {row['recall']:.3f}  "
               f"precision {row['precision']:.3f}  median yaw error {row['median_yaw_error_deg']:.2f} deg")
     print("precision by score: " + ", ".join(f"[{row['score_from']:.1f}..) {row['precision']:.2f} (n={row['proposals']})" for row in summary["precision_by_score"]))
-    print(f"proposal step: {summary['ms_per_sweep_median']:.1f} ms per sweep (median, this machine, not isolated)")
+    print(f"proposal step: {summary['ms_per_sweep_median']:.1f} ms wall, {summary['cpu_ms_per_sweep_median']:.1f} ms CPU per sweep "
+          "(medians; wall time on a shared machine includes waiting for a core)")
     if arguments.json:
         arguments.json.write_text(json.dumps(summary, indent=2, default=float))
 

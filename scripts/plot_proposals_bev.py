@@ -21,8 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from avlabel.io.logstore import DriveLog  # noqa: E402
-from avlabel.perception.propose import interpolate_pose, propose_ego  # noqa: E402
-from avlabel.perception.radar import radar_in_ego  # noqa: E402
+from avlabel.perception.propose import log_frame_input, propose_ego  # noqa: E402
 from avlabel.perception.settings import PerceptionConfig  # noqa: E402
 from avlabel.structs import box_corners  # noqa: E402
 
@@ -57,22 +56,11 @@ def main() -> None:
             simulate(path, seconds=arguments.seconds, seed=arguments.seed, profile="default", progress=False)
         with DriveLog(path) as log:
             index = min(arguments.sweep, log.num_frames(log.lidar) - 1)
-            sweep = log.sweep(index)
-            calibration = log.calibrations[log.lidar]
-            ego_from_lidar = calibration.ego_from_sensor
-            timestamp_us = int(calibration.to_log_time(sweep.timestamp_us))
-            points = sweep.points.copy()
-            points[:, :3] = (points[:, :3].astype(np.float64) @ ego_from_lidar[:3, :3].T + ego_from_lidar[:3, 3]).astype(np.float32)
-            poses = log.poses()
-            world_from_ego, ego_velocity = interpolate_pose(poses.timestamps_us, poses.world_from_ego, timestamp_us)
-            radar = []
-            for name in log.sensors("radar"):
-                stamps = np.asarray(log.timestamps(name)) - log.calibrations[name].clock_offset_us
-                nearest = int(np.argmin(np.abs(stamps - timestamp_us)))
-                radar.append(radar_in_ego(log.radar_scan(nearest, name), log.calibrations[name]))
+            frame = log_frame_input(log, index)
+            points, world_from_ego, timestamp_us = frame.points, frame.world_from_ego, frame.timestamp_us
             config = PerceptionConfig()
-            proposals = propose_ego(points, config, radar=radar or None, ego_velocity_ego=world_from_ego[:3, :3].T @ ego_velocity,
-                                    sensor_origin=ego_from_lidar[:3, 3])
+            proposals = propose_ego(points, config, radar=frame.radar or None, ego_velocity_ego=world_from_ego[:3, :3].T @ frame.ego_velocity,
+                                    sensor_origin=frame.sensor_origin)
             truth = {frame.timestamp_us: frame for frame in log.truth().frames}.get(timestamp_us)
             ego_from_world = np.linalg.inv(world_from_ego)
             truth_boxes, truth_points, truth_labels = [], [], []

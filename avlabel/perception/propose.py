@@ -5,8 +5,7 @@
     -> world frame
 
 `propose` is what the pipeline calls; `propose_log_frame` feeds it one sweep of a drive
-log (sensor -> ego with the calibration, pose interpolated at the sweep time, no
-de-skew: the sync stage will replace it).
+log (a convenience driver; it borrows the sync stage's pose interpolation and de-skew).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -252,24 +252,38 @@ def to_world(proposals: EgoProposals, world_from_ego: np.ndarray, timestamp_us: 
     return tuple(cuboids)
 
 
-def propose_log_frame(log: DriveLog, index: int, config: PerceptionConfig, *, lidar: str | None = None) -> tuple[Cuboid, ...]:
-    """Proposals of sweep `index` of a drive log (its first LiDAR unless named).
+@dataclass(frozen=True, slots=True, eq=False)
+class FrameInput:
+    """What `propose` takes for one sweep of a log: points (N, 6) float32 in the ego frame
+    at the sweep time, world_from_ego (4, 4), the sweep's log time, radar pairs, the
+    ego's world-frame velocity (3,) and the LiDAR's position in the ego frame (3,)."""
 
-    Points go sensor -> ego with the calibration (no de-skew); the pose is linearly
-    interpolated between the stored poses around the sweep's log time (rotation by the
-    interpolated yaw, roll and pitch of the nearer pose); the ego velocity is the pose
-    difference; radar scans within 60 ms of the sweep are attached."""
+    points: np.ndarray
+    world_from_ego: np.ndarray
+    timestamp_us: int
+    radar: list[tuple[np.ndarray, np.ndarray]]
+    ego_velocity: np.ndarray
+    sensor_origin: np.ndarray
+
+
+def log_frame_input(log: DriveLog, index: int, *, lidar: str | None = None, poses: Any = None) -> FrameInput:
+    """Sweep `index` of a log made ready for `propose`: de-skewed into the ego frame at the
+    sweep time with the sync stage's pose interpolation (SLERP) when the log has poses
+    (or GNSS and IMU), radar scans within 60 ms moved into that same ego frame.
+
+    poses: an avlabel.sync PoseInterpolator to reuse across sweeps (built when None)."""
+    from avlabel.sync.deskew import deskew_points  # the sync stage: imported only by this driver
+    from avlabel.sync.frames import ego_poses
+
     sensor = lidar or log.lidar
     sweep = log.sweep(index, sensor)
     calibration = log.calibrations[sensor]
     timestamp_us = int(calibration.to_log_time(sweep.timestamp_us))
     ego_from_lidar = calibration.ego_from_sensor
-    points = sweep.points.copy()
-    points[:, :3] = (sweep.points[:, :3].astype(np.float64) @ ego_from_lidar[:3, :3].T + ego_from_lidar[:3, 3]).astype(np.float32)
-    poses = log.poses()
-    if poses is None or len(poses) == 0:
-        raise ValueError(f"{log.path}: the log has no poses; proposals need world_from_ego")
-    world_from_ego, ego_velocity = interpolate_pose(poses.timestamps_us, poses.world_from_ego, timestamp_us)
+    poses = poses if poses is not None else ego_poses(log)
+    points = deskew_points(sweep.points, timestamp_us, ego_from_lidar, poses)
+    world_from_ego = poses.at(timestamp_us)
+    ego_from_world = np.linalg.inv(world_from_ego)
     radar = []
     for radar_sensor in log.sensors("radar"):
         radar_calibration = log.calibrations[radar_sensor]
@@ -277,9 +291,23 @@ def propose_log_frame(log: DriveLog, index: int, config: PerceptionConfig, *, li
         if len(stamps) == 0:
             continue
         nearest = int(np.argmin(np.abs(stamps - timestamp_us)))
-        if abs(int(stamps[nearest]) - timestamp_us) <= 60_000:
-            radar.append(radar_module.radar_in_ego(log.radar_scan(nearest, radar_sensor), radar_calibration))
-    return propose(points, world_from_ego, timestamp_us, config, radar=radar or None, ego_velocity=ego_velocity, sensor_origin=ego_from_lidar[:3, 3])
+        scan_time = int(stamps[nearest])
+        if abs(scan_time - timestamp_us) > 60_000:
+            continue
+        # The radar where it was at its scan time, expressed in the ego frame of the sweep.
+        moved = dataclasses.replace(radar_calibration, ego_from_sensor=ego_from_world @ poses.at(scan_time) @ radar_calibration.ego_from_sensor)
+        radar.append(radar_module.radar_in_ego(log.radar_scan(nearest, radar_sensor), moved))
+    return FrameInput(points, world_from_ego, timestamp_us, radar, np.asarray(poses.velocity(timestamp_us), dtype=np.float64), ego_from_lidar[:3, 3].copy())
+
+
+def propose_log_frame(log: DriveLog, index: int, config: PerceptionConfig, *, lidar: str | None = None) -> tuple[Cuboid, ...]:
+    """World-frame proposals of sweep `index` of a drive log (its first LiDAR unless
+    named); see `log_frame_input` for how the sweep is prepared."""
+    frame = log_frame_input(log, index, lidar=lidar)
+    return propose(
+        frame.points, frame.world_from_ego, frame.timestamp_us, config,
+        radar=frame.radar or None, ego_velocity=frame.ego_velocity, sensor_origin=frame.sensor_origin,
+    )
 
 
 def interpolate_pose(stamps_us: np.ndarray, world_from_ego: np.ndarray, timestamp_us: int) -> tuple[np.ndarray, np.ndarray]:

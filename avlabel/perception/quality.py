@@ -170,7 +170,8 @@ class LogMeasurement:
 
     detections: DetectionCounts = field(default_factory=DetectionCounts)
     ground: GroundCounts = field(default_factory=GroundCounts)
-    seconds_per_sweep: list[float] = field(default_factory=list)
+    seconds_per_sweep: list[float] = field(default_factory=list)  # wall clock
+    cpu_seconds_per_sweep: list[float] = field(default_factory=list)  # this process's CPU time
     sweeps: int = 0
 
 
@@ -189,35 +190,24 @@ def measure_log(
     time (objects within `max_range` of the ego hit by at least `min_points` points)."""
     import time
 
-    from avlabel.perception.propose import interpolate_pose, propose_ego
-    from avlabel.perception.radar import radar_in_ego
+    from avlabel.perception.propose import log_frame_input, propose_ego
+    from avlabel.sync.frames import ego_poses
 
     measurement = measurement or LogMeasurement()
     sensor = log.lidar
-    calibration = log.calibrations[sensor]
-    ego_from_lidar = calibration.ego_from_sensor
-    poses = log.poses()
+    poses = ego_poses(log)
     truth = log.truth()
     truth_by_time = {frame.timestamp_us: frame for frame in truth.frames} if truth is not None else {}
-    radar_sensors = log.sensors("radar")
-    radar_times = {name: np.asarray(log.timestamps(name)) - log.calibrations[name].clock_offset_us for name in radar_sensors}
     for index in frames if frames is not None else range(log.num_frames(sensor)):
-        sweep = log.sweep(index, sensor)
-        timestamp_us = int(calibration.to_log_time(sweep.timestamp_us))
-        points = sweep.points.copy()
-        points[:, :3] = (sweep.points[:, :3].astype(np.float64) @ ego_from_lidar[:3, :3].T + ego_from_lidar[:3, 3]).astype(np.float32)
-        world_from_ego, ego_velocity = interpolate_pose(poses.timestamps_us, poses.world_from_ego, timestamp_us)
-        radar = []
-        for name in radar_sensors:
-            if len(radar_times[name]):
-                nearest = int(np.argmin(np.abs(radar_times[name] - timestamp_us)))
-                if abs(int(radar_times[name][nearest]) - timestamp_us) <= 60_000:
-                    radar.append(radar_in_ego(log.radar_scan(nearest, name), log.calibrations[name]))
-        start = time.perf_counter()
+        frame_input = log_frame_input(log, index, lidar=sensor, poses=poses)
+        timestamp_us, world_from_ego = frame_input.timestamp_us, frame_input.world_from_ego
+        start, cpu_start = time.perf_counter(), time.process_time()
         proposals = propose_ego(
-            points, config, radar=radar or None, ego_velocity_ego=world_from_ego[:3, :3].T @ ego_velocity, sensor_origin=ego_from_lidar[:3, 3]
+            frame_input.points, config, radar=frame_input.radar or None,
+            ego_velocity_ego=world_from_ego[:3, :3].T @ frame_input.ego_velocity, sensor_origin=frame_input.sensor_origin,
         )
         measurement.seconds_per_sweep.append(time.perf_counter() - start)
+        measurement.cpu_seconds_per_sweep.append(time.process_time() - cpu_start)
         measurement.sweeps += 1
         point_truth = log.point_truth(index, sensor)
         if point_truth is not None:
