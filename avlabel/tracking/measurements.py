@@ -35,6 +35,7 @@ class Detections:
     scores: np.ndarray  # (N,) float64 in [0, 1]
     labels: tuple[str, ...]  # (N,)
     num_points: np.ndarray  # (N,) int64, LiDAR points inside, 0 when unknown
+    seen_sizes: np.ndarray  # (N, 3) float64, [l, w, h] the sensor saw (see seen_sizes()), for the size vote
     velocities: np.ndarray  # (N, 2) float64, radar [vx, vy] m/s, NaN where unknown
     ranges: np.ndarray  # (N,) float64, ground-plane distance from the ego, m (NaN without poses)
     measurements: np.ndarray  # (N, 7) float64, [x, y, z, yaw, vx, vy, lateral_speed] (motion.MEASUREMENT), NaN: not measured
@@ -82,6 +83,7 @@ def collect(proposals: Labels, config: TrackingConfig, poses: PoseSeries | None)
     velocities = np.array(
         [cuboid.velocity if cuboid.velocity is not None else (np.nan, np.nan) for cuboid in cuboids], dtype=np.float64
     ).reshape(-1, 2)
+    seen = seen_sizes(cuboids, config.observed_size_attribute)
     ranges = np.linalg.norm(boxes[:, :2] - positions[frame, :2], axis=1) if len(cuboids) else np.zeros(0)
     noise_range = np.where(np.isfinite(ranges), ranges, config.range_without_poses)
 
@@ -107,9 +109,29 @@ def collect(proposals: Labels, config: TrackingConfig, poses: PoseSeries | None)
         scores=np.array([cuboid.score for cuboid in cuboids], dtype=np.float64),
         labels=labels,
         num_points=num_points,
+        seen_sizes=seen,
         velocities=velocities,
         ranges=ranges,
         measurements=np.column_stack([boxes[:, :3], boxes[:, 6], velocities, np.where(lateral > 0, 0.0, np.nan)]),
         noise_std=noise_std,
         cuboids=cuboids,
     )
+
+
+def seen_sizes(cuboids: tuple[Cuboid, ...], attribute: str) -> np.ndarray:
+    """(N, 3) the extents each proposal's points showed, for voting on a track's one size.
+
+    A proposal stage may grow a partly seen box to its class's typical size (avlabel's
+    does, and keeps what it saw in the attribute named `attribute`, [a, b, height] in its
+    fitted rectangle's axes). The larger ground extent is taken as the length, since
+    every class is at least as long as it is wide. Without the attribute (or with
+    attribute ""), the box's own size.
+    """
+    sizes = np.array([cuboid.size for cuboid in cuboids], dtype=np.float64).reshape(-1, 3)
+    if not attribute:
+        return sizes
+    for index, cuboid in enumerate(cuboids):
+        seen = cuboid.attributes.get(attribute)
+        if isinstance(seen, (list, tuple)) and len(seen) == 3 and all(isinstance(value, (int, float)) and value > 0 for value in seen):
+            sizes[index] = (max(seen[0], seen[1]), min(seen[0], seen[1]), seen[2])
+    return sizes

@@ -199,7 +199,7 @@ class OnlineTracker:
         if len(live.rows) > _EVERY_OBSERVATION and len(live.rows) % _SIZE_REFRESH:
             return
         recent = np.array(live.rows[-_RECENT_SIZES:])
-        size = consolidated_size(self.detections.boxes[recent, 3:6], self.detections.num_points[recent], self.config.for_label(live.label))
+        size = consolidated_size(self.detections.seen_sizes[recent], self.detections.num_points[recent], self.config.for_label(live.label))
         # A new size moves the centre too: keep the faces the ego sees where they are.
         ego = self.detections.ego_positions[self.detections.frame[row]]
         live.mean[:2] = anchored_centres(live.box()[None], size, ego[None])[0]

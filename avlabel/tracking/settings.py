@@ -106,6 +106,9 @@ class TrackingConfig(BaseModel):
     stitch_gate: float = Field(3.0, gt=0)  # Mahalanobis distance (sigmas) under which two tracklets join
     parked_stitch_seconds: float = Field(30.0, ge=0)  # two parked tracklets at one place this far apart in time join
     range_without_poses: float = Field(25.0, gt=0)  # m: the range the noise model assumes when there are no poses
+    observed_size_attribute: str = "observed_size"  # proposal attribute with the extents actually seen ("" = box size)
+    duplicate_iou: float = Field(0.1, gt=0, le=1)  # BEV IoU at which two tracks' boxes count as one object ...
+    duplicate_share: float = Field(0.5, gt=0, le=1)  # ... in this share of the weaker track's frames: it is dropped
     classes: dict[str, ClassTracking] = Field(default_factory=_default_classes)
 
     @field_validator("classes", mode="before")

@@ -83,7 +83,7 @@ def anchored_centres(boxes: np.ndarray, sizes: np.ndarray, ego_positions: np.nda
 def track_measurements(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray]:
     """The size (3,) of the track made of detection `rows` (K,), and its measurements (K, 7)
     with centres re-centred at that size when the class table asks for it."""
-    size = consolidated_size(detections.boxes[rows, 3:6], detections.num_points[rows], table)
+    size = consolidated_size(detections.seen_sizes[rows], detections.num_points[rows], table)
     measurements = detections.measurements[rows]  # a copy: fancy indexing
     if table.anchor_partial_views:
         measurements[:, :2] = anchored_centres(detections.boxes[rows], size, detections.ego_positions[detections.frame[rows]])

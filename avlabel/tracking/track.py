@@ -2,9 +2,10 @@
 
 Annotation is offline, so the tracker looks at the log in both directions. `track()` reads
 as its life cycle: a forward pass (predict, associate, update, birth, retire) collects
-tracklets; then, offline, tracklets of one object are joined across gaps, and every
-track is smoothed backwards (Rauch-Tung-Striebel) and consolidated (one size, heading
-from motion, parked objects fixed, gaps filled, track score).
+tracklets; then, offline, tracklets of one object are joined across gaps, every track is
+smoothed backwards (Rauch-Tung-Striebel) and consolidated (one size, heading from motion,
+parked objects fixed, gaps filled, track score), and of two tracks on one object the
+weaker is dropped.
 
 Output cuboids are world-frame, in the labels schema, with `track_id` set and attributes
 
@@ -27,6 +28,7 @@ import numpy as np
 from avlabel.structs import Cuboid, LabelFrame, Labels, PoseSeries
 from avlabel.tracking import measurements, shape, stitching
 from avlabel.tracking.consolidation import ConsolidatedTrack, consolidate, is_stationary, vote_label
+from avlabel.tracking.duplicates import suppress_duplicates
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.online import OnlineTracker, Tracklet
 from avlabel.tracking.settings import TrackingConfig
@@ -71,11 +73,13 @@ def track(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries | None
     joined = _stitch(tracklets, detections, config)
     tracks = [consolidate(rows, detections, config) for rows in joined]
     kept = [result for result in tracks if result is not None]
+    unique = suppress_duplicates(kept, config.duplicate_iou, config.duplicate_share)  # two tracks on one object
     logger.info(
-        "tracking: %d detections in %d sweeps -> %d tracklets -> %d tracks (%d dropped, %d flagged for review)",
-        len(detections), detections.num_frames, len(tracklets), len(kept), len(tracks) - len(kept),
-        sum(result.needs_review for result in kept),
+        "tracking: %d detections in %d sweeps -> %d tracklets -> %d tracks (%d too weak, %d duplicates, %d flagged for review)",
+        len(detections), detections.num_frames, len(tracklets), len(unique), len(tracks) - len(kept), len(kept) - len(unique),
+        sum(result.needs_review for result in unique),
     )
+    kept = unique
     return _to_labels(proposals, detections, kept)
 
 

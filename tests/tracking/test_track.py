@@ -269,3 +269,30 @@ def test_default_config_file_has_a_tracking_table_for_every_class():
     assert set(CLASSES) <= set(config.tracking.classes)
     # The file states the defaults; the two must not drift apart.
     assert config.tracking == TrackingConfig()
+
+
+def test_two_tracks_on_one_object_leave_one():
+    rng = np.random.default_rng(10)
+    count = 40
+    truth = _mover(count, (0.0, 0.0), (6.0, 0.0), CAR)
+    halves = []
+    for step, box in enumerate(_noisy(truth, rng)):
+        front, back = box.copy(), box.copy()
+        front[0] += 0.9  # a cluster split in two: two overlapping boxes on one car
+        back[0] -= 0.9
+        halves.append([(front, "car"), (back, "other" if step % 4 else "car")])
+    result = track(_labels(halves), TrackingConfig())
+    assert len(_track_ids(result)) == 1
+
+
+def test_seen_sizes_come_from_the_proposal_attribute():
+    from avlabel.tracking.measurements import seen_sizes
+
+    box = np.array([10.0, 0.0, 0.8, *CAR, 0.0])
+    cuboids = (
+        Cuboid.from_box(box, id="a", track_id="a", label="car", attributes={"observed_size": [1.2, 3.1, 1.5]}),
+        Cuboid.from_box(box, id="b", track_id="b", label="car", attributes={"observed_size": "broken"}),
+        Cuboid.from_box(box, id="c", track_id="c", label="car"),
+    )
+    np.testing.assert_allclose(seen_sizes(cuboids, "observed_size"), [[3.1, 1.2, 1.5], CAR, CAR])
+    np.testing.assert_allclose(seen_sizes(cuboids, ""), [CAR, CAR, CAR])
