@@ -77,8 +77,8 @@ def main() -> None:
     ground = proposals.point_height < config.ground.ground_threshold
     axes.scatter(points[near & ground, 0], points[near & ground, 1], s=0.15, c="0.8", linewidths=0)
     axes.scatter(points[near & ~ground, 0], points[near & ~ground, 1], s=0.3, c="0.35", linewidths=0)
-    for index, label in enumerate(proposals.labels):
-        mine = proposals.point_cluster == index
+    for number, label in enumerate(proposals.labels):
+        mine = proposals.point_cluster == number
         axes.scatter(points[mine, 0], points[mine, 1], s=0.8, color=COLOURS.get(label, "k"), linewidths=0)
     for box, count, label in zip(truth_boxes, truth_points, truth_labels):
         if np.hypot(box[0], box[1]) <= arguments.radius:

@@ -156,7 +156,8 @@ def propose_ego(
     )
     plausible = worth_fitting & (classify.classify(features, config.classes, config.score).score >= config.min_score)
     features = dataclasses.replace(
-        features, roughness=kernels._range_roughness(points[candidates], order, offsets, sensor, config.score.min_roughness_triples, plausible)
+        features,
+        roughness=kernels._range_roughness(points[candidates], order, offsets, sensor, config.score.min_roughness_triples, plausible),
     )
     classes = classify.classify(features, config.classes, config.score)
     clock.lap("classify")
