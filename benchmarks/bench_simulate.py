@@ -27,7 +27,11 @@ def stream_sizes(path: Path) -> dict[str, float]:
             if isinstance(item, h5py.Dataset):
                 parts = name.split("/")
                 key = "/".join(parts[:2]) if parts[0] in ("lidar", "radar", "camera", "truth") else parts[0]
-                sizes[key] = sizes.get(key, 0.0) + item.id.get_storage_size() / 1e6
+                if item.dtype.kind == "O":  # variable-length (encoded images): the heap holds the bytes
+                    stored = sum(len(row) for row in item[()])
+                else:
+                    stored = item.id.get_storage_size()
+                sizes[key] = sizes.get(key, 0.0) + stored / 1e6
         log.visititems(visit)
     return sizes
 

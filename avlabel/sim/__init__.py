@@ -11,6 +11,6 @@ drive and all traffic), `rig` (sensor mounts, clocks, lenses), `raycast` (Open3D
 """
 
 from avlabel.sim.profiles import PROFILES, SimulationProfile, get_profile
-from avlabel.sim.simulate import SimulationReport, run_simulation, simulate
+from avlabel.sim.simulate import LOG_START_US, SimulationReport, run_simulation, simulate, simulation_world
 
-__all__ = ["PROFILES", "SimulationProfile", "SimulationReport", "get_profile", "run_simulation", "simulate"]
+__all__ = ["LOG_START_US", "PROFILES", "SimulationProfile", "SimulationReport", "get_profile", "run_simulation", "simulate", "simulation_world"]

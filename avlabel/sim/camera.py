@@ -104,7 +104,7 @@ def render(scenario: Scenario, static: StaticScene, calibration: Calibration, ra
     radius = np.hypot((column - width / 2) / (width / 2), (row - height / 2) / (height / 2))
     image *= (1.0 - 0.12 * radius**2)[..., None]
     if rng is not None:
-        image += rng.normal(0.0, 0.008, image.shape)
+        image += rng.normal(0.0, 0.005, image.shape)
     instance = hits.instance.reshape(height, width).astype(np.int32)
     return Rendering(np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8), instance)
 

@@ -83,28 +83,34 @@ def drive_longitudinal(
             if candidate < gap:
                 gap = candidate
                 closing = current_speed - obstacle_speed[coarse, other]
+        # stop lines: brake at exactly v^2 / 2d once that is a firm but comfortable stop
+        stop_braking = 1e9
         for stop in range(stop_position.shape[0]):
             if released[stop]:
                 continue
-            # the line itself is the place to stop: no standstill gap before it
-            distance = stop_position[stop] - current_position - front_extent + standstill_gap
-            if distance < standstill_gap - 1.0:
+            distance = stop_position[stop] - current_position - front_extent
+            if distance < -1.0:
                 released[stop] = True
                 continue
-            if current_speed < 0.15 and distance < standstill_gap + 3.0:
+            if current_speed < 0.15 and distance < 3.0:
                 waited[stop] += dt
                 if waited[stop] >= stop_hold[stop] and time >= stop_release[stop]:
                     released[stop] = True
                     continue
-            if distance < gap:
-                gap = distance
-                closing = current_speed
+            if distance <= 0.05:
+                needed = 8.0 if current_speed > 0.0 else 0.0
+            else:
+                needed = current_speed * current_speed / (2.0 * distance)
+            if needed > 0.5 * comfortable_deceleration or (distance <= 0.05 and needed > 0.0):
+                stop_braking = min(stop_braking, -needed)
+            elif distance < 0.5:
+                stop_braking = min(stop_braking, 0.0)  # hold at the line
         interaction = 0.0
         if gap < 1e8:
             desired_gap = standstill_gap + max(0.0, current_speed * headway + current_speed * closing / root)
             interaction = (desired_gap / max(gap, 0.05)) ** 2
         wanted = max_acceleration * (free - interaction)
-        wanted = min(max(wanted, -8.0), max_acceleration)
+        wanted = min(max(min(wanted, stop_braking), -8.0), max_acceleration)
         jerk = max_jerk if wanted > -3.0 else 4.0 * max_jerk
         current_acceleration = min(max(wanted, current_acceleration - jerk * dt), current_acceleration + max_jerk * dt)
         next_speed = current_speed + current_acceleration * dt

@@ -13,9 +13,12 @@ Returns, per ray hit:
   soft threshold, so dark grazing asphalt fades out beyond about 40 m while lane paint and
   retro-reflectors still return far; glass and leaves drop some returns; the sky returns
   nothing; range limit 120 m;
-- intensity in [0, 1] (float): reflectivity * (0.25 + 0.75 cos(incidence)), with 8 %
-  multiplicative and 0.01 additive noise; lane paint and plates are bright, asphalt dark;
-- a few spurious returns (dust, multipath) at short random ranges: semantic "noise".
+- intensity in [0, 1) (float32: the sensor's 8-bit value / 256):
+  reflectivity * (0.25 + 0.75 cos(incidence)), with 8 % multiplicative and 0.01 additive
+  noise; lane paint and plates are bright, asphalt dark;
+- a few spurious returns (dust, multipath) at short random ranges: semantic "noise";
+- coordinates in steps of 1/512 m (about 2 mm, far below the noise), as a sensor
+  resolves range; binary steps leave the low mantissa bits zero, so logs compress well.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avlabel.io.logstore import SEMANTIC_CODE, PointTruth
-from avlabel.sim.materials import DROPOUT_OF_MATERIAL, IS_OBJECT_PART, PENETRATION_OF_MATERIAL, REFLECTIVITY_OF_MATERIAL, SEMANTIC_OF_MATERIAL, code
+from avlabel.sim.materials import DROPOUT_OF_MATERIAL, PENETRATION_OF_MATERIAL, REFLECTIVITY_OF_MATERIAL, SEMANTIC_OF_MATERIAL, code
 from avlabel.sim.raycast import Hits, ObjectAtlas, StaticScene, surface_materials
 from avlabel.sim.rig import SWEEP_PERIOD_US, LidarBeams, rotation_from_yaw_pitch_roll
 from avlabel.sim.scenario import Scenario
@@ -36,6 +39,7 @@ RANGE_NOISE = 0.02
 _REFERENCE_RANGE = 600.0  # a white (1.0) surface head-on returns at threshold strength here
 _THRESHOLD_SOFTNESS = 0.4  # in log strength
 _SPURIOUS_RATE = 4e-5  # spurious returns per ray
+_COORDINATE_STEPS = 512.0  # coordinates come in steps of 1/512 m (about 2 mm), a sensor's range resolution
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +180,8 @@ def _returns(hits: Hits, hit: np.ndarray, local: np.ndarray, directions: np.ndar
 
     keep = np.flatnonzero(returned)  # already in firing order: column, then ring
     points = np.empty((len(keep), 6), dtype=np.float32)
-    points[:, :3] = local[keep] * measured[keep, None]
-    points[:, 3] = intensity[keep]
+    points[:, :3] = np.round(local[keep] * measured[keep, None] * _COORDINATE_STEPS) / _COORDINATE_STEPS
+    points[:, 3] = np.round(intensity[keep] * 255.0) / 256.0  # the sensor's 8-bit value / 256
     points[:, 4] = np.repeat(offsets_us, beam_count)[keep]
     points[:, 5] = np.tile(np.arange(beam_count), len(offsets_us))[keep]
     kept_instances = instance[keep]

@@ -31,8 +31,8 @@ PROFILES: dict[str, SimulationProfile] = {
             "jpeg", 90, True, 2, 1.0, "full detail: 64 beams x 2048 steps, four 960x600 cameras",
         ),
         SimulationProfile(
-            "sample", 32, 1024, (480, 300), ("camera_front", "camera_front_left", "camera_front_right"),
-            "jpeg", 80, True, 2, 1.0, "the committed sample log: 32 beams x 1024 steps, three 480x300 JPEG cameras",
+            "sample", 32, 720, (480, 300), ("camera_front", "camera_front_left", "camera_front_right"),
+            "jpeg", 70, True, 2, 1.0, "the committed sample log: 32 beams x 720 steps (0.5 deg), three 480x300 JPEG cameras",
         ),
         SimulationProfile(
             "test", 32, 400, (192, 120), ("camera_front", "camera_front_left", "camera_front_right"),

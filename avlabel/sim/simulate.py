@@ -28,7 +28,7 @@ from avlabel.sim.radar import simulate_scan
 from avlabel.sim.raycast import ObjectAtlas, StaticScene
 from avlabel.sim.scenario import Scenario, build_scenario
 from avlabel.sim.truth import truth_frame
-from avlabel.structs import CameraImage, GnssSeries, ImuSeries, Labels, LidarSweep, PoseSeries, RadarScan
+from avlabel.structs import Calibration, CameraImage, GnssSeries, ImuSeries, Labels, LidarSweep, PoseSeries, RadarScan
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,9 @@ def run_simulation(path: str | os.PathLike[str], *, seconds: float = 20.0, seed:
 
     # ---- the world and everything moving in it
     started = clock.perf_counter()
-    scenario = build_scenario(seed, max(seconds, _SCENARIO_HORIZON) + 0.5, tree_detail=settings.tree_detail, traffic_density=settings.traffic_density)
+    scenario, errors = simulation_world(seed=seed, profile=settings.name, seconds=seconds, gnss_rng=streams["gnss"])
     calibrations = _calibrations(settings)
     gnss_times = rig.sample_times(rig.GNSS, seconds)
-    errors = gnss_errors(len(gnss_times), streams["gnss"])
-    first_fix = antenna_positions(scenario, calibrations[rig.GNSS].ego_from_sensor, gnss_times[:1])[0] + errors[0]
-    scenario = scenario.shifted(-first_fix)  # world frame: ENU at the first GNSS fix
     static, atlas = StaticScene(scenario.static_mesh), ObjectAtlas(scenario.agents)
     report.timings["scenario"] += clock.perf_counter() - started
     log.info("simulating %.1f s, seed %d, profile %s: %d objects, %d static triangles",
@@ -108,6 +105,20 @@ def run_simulation(path: str | os.PathLike[str], *, seconds: float = 20.0, seed:
     return report
 
 
+def simulation_world(*, seed: int, profile: str, seconds: float, gnss_rng: np.random.Generator | None = None) -> tuple[Scenario, np.ndarray]:
+    """The scenario `simulate` uses for these arguments, in the log's world frame (ENU at the
+    first GNSS fix), and the GNSS errors (F, 3) it draws. For tests and tools that need to
+    re-render what a log shows."""
+    settings = get_profile(profile)
+    if gnss_rng is None:
+        gnss_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]).spawn(5)[3])
+    scenario = build_scenario(seed, max(seconds, _SCENARIO_HORIZON) + 0.5, tree_detail=settings.tree_detail, traffic_density=settings.traffic_density)
+    gnss_times = rig.sample_times(rig.GNSS, seconds)
+    errors = gnss_errors(len(gnss_times), gnss_rng)
+    first_fix = antenna_positions(scenario, rig.calibration(rig.GNSS).ego_from_sensor, gnss_times[:1])[0] + errors[0]
+    return scenario.shifted(-first_fix), errors
+
+
 def _check_seconds(seconds: float) -> float:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) or not math.isfinite(seconds):
         raise ValueError(f"simulate: seconds must be a finite number, got {seconds!r}")
@@ -122,7 +133,7 @@ def _check_seed(seed: int) -> int:
     return int(seed)
 
 
-def _calibrations(settings: SimulationProfile) -> dict[str, object]:
+def _calibrations(settings: SimulationProfile) -> dict[str, Calibration]:
     names = [rig.LIDAR, rig.RADAR, *settings.cameras, rig.GNSS, rig.IMU]
     return {name: rig.calibration(name, settings.camera_size if name in rig.CAMERAS else None) for name in names}
 
@@ -142,7 +153,7 @@ def _stamp(time: float, offset_us: int = 0) -> int:
     return LOG_START_US + int(round(time * 1e6)) + offset_us
 
 
-def _lidar(writer, scenario: Scenario, static: StaticScene, atlas: ObjectAtlas, settings: SimulationProfile, calibration,
+def _lidar(writer: DriveLogWriter, scenario: Scenario, static: StaticScene, atlas: ObjectAtlas, settings: SimulationProfile, calibration: Calibration,
            seconds: float, rng: np.random.Generator, report: SimulationReport, bar) -> list:
     beams = rig.lidar_beams(settings.lidar_beams)
     labels = []
@@ -163,7 +174,7 @@ def _lidar(writer, scenario: Scenario, static: StaticScene, atlas: ObjectAtlas, 
     return labels
 
 
-def _radar(writer, scenario: Scenario, static: StaticScene, calibration, seconds: float, rng: np.random.Generator,
+def _radar(writer: DriveLogWriter, scenario: Scenario, static: StaticScene, calibration: Calibration, seconds: float, rng: np.random.Generator,
            report: SimulationReport, bar) -> None:
     for index, time in enumerate(rig.sample_times(rig.RADAR, seconds)):
         started = clock.perf_counter()
@@ -177,7 +188,7 @@ def _radar(writer, scenario: Scenario, static: StaticScene, calibration, seconds
             bar.update()
 
 
-def _cameras(writer, scenario: Scenario, static: StaticScene, settings: SimulationProfile, calibrations: dict, seconds: float,
+def _cameras(writer: DriveLogWriter, scenario: Scenario, static: StaticScene, settings: SimulationProfile, calibrations: dict[str, Calibration], seconds: float,
              rng: np.random.Generator, report: SimulationReport, bar) -> None:
     for name in settings.cameras:
         calibration = calibrations[name]
@@ -195,7 +206,7 @@ def _cameras(writer, scenario: Scenario, static: StaticScene, settings: Simulati
                 bar.update()
 
 
-def _navigation(writer, scenario: Scenario, calibrations: dict, seconds: float, gnss_times: np.ndarray, errors: np.ndarray,
+def _navigation(writer: DriveLogWriter, scenario: Scenario, calibrations: dict[str, Calibration], seconds: float, gnss_times: np.ndarray, errors: np.ndarray,
                 rng: np.random.Generator, report: SimulationReport) -> None:
     pose_times = np.arange(int(round(seconds * rig.POSE_RATE)) + 1) / rig.POSE_RATE
     writer.set_poses(PoseSeries(np.array([_stamp(t) for t in pose_times], dtype=np.int64), ego_poses(scenario, pose_times)))

@@ -3,7 +3,8 @@
 An object's cuboid is the tight box of its mesh in its own (heading) frame, carried by its
 pose at the sweep stamp (log clock): centre and yaw in the world frame, velocity (vx, vy)
 of the box centre in the world frame. Objects within TRUTH_RADIUS of the ego are labelled
-whether or not the LiDAR saw them (num_points 0 when hidden).
+whether or not the LiDAR saw them (num_points 0 when hidden), and so is every object
+farther away that has LiDAR points in the sweep.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def truth_frame(scenario: Scenario, time: float, timestamp_us: int, index: int, 
     ego = scenario.ego.sample(time)
     table = scenario.table
     poses, present = table.sample(np.array([time - 0.01, time, time + 0.01]))
-    near = present[:, 1] & (np.hypot(poses["cx"][:, 1] - ego["x"], poses["cy"][:, 1] - ego["y"]) <= TRUTH_RADIUS)
+    seen = np.isin(table.instance, list(points_per_instance))
+    near = present[:, 1] & ((np.hypot(poses["cx"][:, 1] - ego["x"], poses["cy"][:, 1] - ego["y"]) <= TRUTH_RADIUS) | seen)
     cuboids = []
     for row in np.flatnonzero(near):
         agent = scenario.agents[row]
