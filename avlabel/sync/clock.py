@@ -12,12 +12,14 @@ minimum with a parabola. They never look at the calibrated offset, so they can c
   targets are outliers, so the cost is a truncated square. Needs the ego's speed or turn
   rate to change.
 - Camera: LiDAR depth edges (range jumps along each ring), projected into the image with
-  the ego pose at the candidate capture time, against the image's edges (mean distance to
-  the nearest Canny edge, capped). Needs the ego to move.
+  the ego pose at the candidate capture time, against the image's edges (gradient
+  magnitude, sub-pixel). Needs the ego to move, and images sharp enough that a few ms of
+  motion moves edges by a good fraction of a pixel.
 
-Each estimate carries a one-sigma uncertainty from the cost's curvature at its minimum
-(Gauss-Newton: var = 2 * residual variance / (residual count * d2cost/doffset2)); for the
-camera, whose edge residuals are correlated within a frame, it is optimistic. An estimate
+Each estimate carries a one-sigma uncertainty: for the IMU and radar from the cost's
+curvature at its minimum (Gauss-Newton: var = 2 * residual variance / (residual count *
+d2cost/doffset2)); for the camera, whose edge residuals are correlated within a frame, by
+leaving one frame out at a time (jackknife). An estimate
 whose uncertainty exceeds `max_uncertainty_us` (the motion did not excite it) is marked not
 observable: use it as a diagnosis, not as a correction.
 """
@@ -267,6 +269,18 @@ def lidar_depth_edges(points: np.ndarray, *, jump_m: float = 1.0) -> np.ndarray:
     return edges
 
 
+def edge_weakness(gray: np.ndarray, blur_px: float = 1.0) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: 1 - image edge strength, where strength is the gradient
+    magnitude of the image blurred by a Gaussian of `blur_px`, over its 98th percentile,
+    clipped to 1. Unlike a distance to Canny edge pixels, it peaks symmetrically on the
+    sub-pixel boundary (Canny picks one of the two pixels beside a step, a half-pixel bias
+    that showed as 1-2 ms of camera clock offset on simulated logs)."""
+    blurred = cv2.GaussianBlur(np.asarray(gray, dtype=np.float32), (0, 0), blur_px)
+    magnitude = np.hypot(cv2.Sobel(blurred, cv2.CV_32F, 1, 0), cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
+    strength = np.clip(magnitude / max(float(np.percentile(magnitude, 98)), 1e-6), 0.0, 1.0)
+    return (1.0 - strength).astype(np.float32)
+
+
 def estimate_camera_offset(
     log: DriveLog,
     camera: str,
@@ -275,7 +289,7 @@ def estimate_camera_offset(
     lidar: str | None = None,
     search_us: int = 100_000,
     frames: int = 16,
-    cap_px: float = 6.0,
+    blur_px: float = 1.0,
     max_uncertainty_us: float = 2_000.0,
 ) -> ClockEstimate:
     """Clock offset of a camera from LiDAR depth edges against image edges.
@@ -284,8 +298,9 @@ def estimate_camera_offset(
     Each is de-skewed (with the log's LiDAR clock offset, taken as right); its depth-edge
     points are projected into the camera image whose stamp is nearest the sweep's (so which
     image is used does not depend on the candidate offset), with the ego pose at the
-    candidate capture time. The cost is the mean squared distance (px^2) to the nearest
-    Canny edge, read with sub-pixel (bilinear) interpolation and capped at `cap_px`.
+    candidate capture time. The cost is the mean of (1 - edge strength)^2 at the projected
+    points (`edge_weakness`, read with bilinear interpolation), evaluated on a 1 ms grid and
+    refined with a parabola; the uncertainty is the jackknife over frames.
     """
     calibration = _calibration(log, camera, "camera")
     lidar = lidar or log.lidar
@@ -313,33 +328,56 @@ def estimate_camera_offset(
             continue
         edges_ego = deskew_points(edges, reference_us, lidar_calibration.ego_from_sensor, poses)
         gray = cv2.cvtColor(log.camera_image(image_index, camera).image, cv2.COLOR_RGB2GRAY)
-        image_edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 40, 120)
-        distance = cv2.distanceTransform((image_edges == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        observations.append((edges_ego[:, :3], poses.at(reference_us), stamp, np.minimum(distance, cap_px).astype(np.float32)))
+        observations.append((edges_ego[:, :3], poses.at(reference_us), stamp, edge_weakness(gray, blur_px)))
     if not observations:
         raise ValueError(f"{camera}: no sweep with enough depth edges and an image inside the poses")
-    residual_count = [0]
+    # Per-frame sums and counts of the squared residuals on a 1 ms grid: the cost of any
+    # subset of frames follows, so leave-one-frame-out (jackknife) estimates come cheap.
+    grid = np.arange(-search_us, search_us + 1, 1_000, dtype=np.float64)
+    sums = np.zeros((len(observations), len(grid)))
+    counts = np.zeros((len(observations), len(grid)))
+    for frame, (points_ego, world_from_ego_sweep, stamp, weakness) in enumerate(observations):
+        capture_times = np.rint(stamp - grid).astype(np.int64)
+        world_from_ego_cameras = poses.at(capture_times)
+        for column, world_from_ego_camera in enumerate(world_from_ego_cameras):
+            uv, _, _ = project_points(points_ego, calibration, world_from_ego_sweep, world_from_ego_camera)
+            if len(uv):
+                sampled = cv2.remap(
+                    weakness, uv[:, 0].astype(np.float32).reshape(-1, 1), uv[:, 1].astype(np.float32).reshape(-1, 1),
+                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
+                )[:, 0]
+                sums[frame, column] = float(np.sum(sampled.astype(np.float64) ** 2))
+                counts[frame, column] = len(uv)
+    offset, value, at_edge = _table_minimum(grid, sums.sum(axis=0), counts.sum(axis=0))
+    frames_used = len(observations)
+    if frames_used >= 3:
+        everything_sums, everything_counts = sums.sum(axis=0), counts.sum(axis=0)
+        leave_one_out = np.array([
+            _table_minimum(grid, everything_sums - sums[frame], everything_counts - counts[frame])[0] for frame in range(frames_used)
+        ])
+        uncertainty = float(np.sqrt((frames_used - 1) / frames_used * np.sum((leave_one_out - leave_one_out.mean()) ** 2)))
+    else:
+        uncertainty = float("inf")
+    search = OffsetSearch(offset, value, 0.0, at_edge)
+    residuals = int(counts.sum() / len(grid))
+    return _finish(camera, "camera_lidar_edge_alignment", search, uncertainty, calibration.clock_offset_us, residuals, max_uncertainty_us)
 
-    def cost(offset_us: float) -> float:
-        total, count = 0.0, 0
-        for points_ego, world_from_ego_sweep, stamp, distance in observations:
-            capture_us = int(round(stamp - offset_us))
-            uv, _, _ = project_points(points_ego, calibration, world_from_ego_sweep, poses.at(capture_us))
-            if not len(uv):
-                continue
-            sampled = cv2.remap(
-                distance, uv[:, 0].astype(np.float32).reshape(-1, 1), uv[:, 1].astype(np.float32).reshape(-1, 1),
-                cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
-            )[:, 0]
-            total += float(np.sum(sampled.astype(np.float64) ** 2))
-            count += len(uv)
-        residual_count[0] = count
-        return total / count if count else np.inf
 
-    search = minimize_offset(cost, search_us=search_us, coarse_step_us=2_000, fine_step_us=200)
-    cost(search.offset_us)
-    uncertainty = offset_uncertainty(search, residual_count[0])
-    return _finish(camera, "camera_lidar_edge_alignment", search, uncertainty, calibration.clock_offset_us, residual_count[0], max_uncertainty_us)
+def _table_minimum(grid: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> tuple[float, float, bool]:
+    """Minimum of sums / counts over a uniform grid, refined by a parabola: (offset, cost, at edge)."""
+    costs = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
+    if not np.isfinite(costs).any():
+        raise ValueError("no candidate offset could be scored (no edge point lands on the image)")
+    index = int(np.argmin(costs))
+    offset, value = float(grid[index]), float(costs[index])
+    if 0 < index < len(grid) - 1 and np.isfinite(costs[index - 1 : index + 2]).all():
+        left, middle, right = costs[index - 1 : index + 2]
+        bend = left - 2 * middle + right
+        if bend > 0:
+            shift = float(np.clip(0.5 * (left - right) / bend, -1, 1))
+            offset += shift * (grid[1] - grid[0])
+            value = float(middle - 0.25 * (left - right) * shift)
+    return offset, value, index in (0, len(grid) - 1)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -366,3 +404,42 @@ def _finish(sensor: str, method: str, search: OffsetSearch, uncertainty: float, 
             sensor, method, estimate.offset_us, uncertainty, max_uncertainty_us,
         )
     return estimate
+
+
+# --------------------------------------------------------------------------- all sensors
+
+
+def estimate_clock_offsets(log: DriveLog, *, poses: PoseInterpolator | None = None, lidar: str | None = None) -> dict[str, ClockEstimate | str]:
+    """Estimate the clock offset of the IMU, every radar and every camera of a log.
+
+    Returns sensor name -> ClockEstimate, or -> a one-line reason where no estimate could be
+    made (no overlap with the poses, no motion to speak of, ...). The LiDAR is the reference
+    (its offset is taken as calibrated).
+    """
+    from avlabel.sync.frames import ego_poses
+
+    poses = poses or ego_poses(log)
+    results: dict[str, ClockEstimate | str] = {}
+    imu = log.imu()
+    imu_calibrations = [calibration for calibration in log.calibrations.values() if calibration.kind == "imu"]
+    if imu is not None:
+        calibration = imu_calibrations[0] if imu_calibrations else None
+        name = calibration.sensor if calibration is not None else "imu"
+        try:
+            results[name] = estimate_imu_offset(
+                imu, poses, ego_from_imu=calibration.ego_from_sensor if calibration else None, sensor=name,
+                calibrated_us=calibration.clock_offset_us if calibration else 0,
+            )
+        except ValueError as error:
+            results[name] = str(error)
+    for sensor in log.sensors("radar"):
+        try:
+            results[sensor] = estimate_radar_offset(log, sensor, poses)
+        except ValueError as error:
+            results[sensor] = str(error)
+    for sensor in log.sensors("camera"):
+        try:
+            results[sensor] = estimate_camera_offset(log, sensor, poses, lidar=lidar)
+        except ValueError as error:
+            results[sensor] = str(error)
+    return results
