@@ -107,6 +107,7 @@ def classify(features: ClusterFeatures, classes: dict[str, ClassConfig], config:
     roughness = column(features.roughness) if features.roughness is not None else np.full((count, 1), np.nan)
     solid = np.where(np.isnan(roughness), 1.0, _ramp(table["max_roughness"] - np.nan_to_num(roughness), config.roughness_softness))
     visible = _ramp(length - table["min_visible_length"], config.visible_softness)
+    visible = visible * np.where(table["min_visible_width"] > 0, _ramp(width - table["min_visible_width"], config.visible_width_softness), 1.0)
     scores = np.sqrt(compatibility) * support * surface * solid * visible * table["score_scale"]
     label = np.argmax(scores * table["prior"], axis=1) if count else np.zeros(0, np.int64)
     rows = np.arange(count)
