@@ -5,7 +5,8 @@ Two sources:
 - "scene": `tracking_scenes.street_scene` truth with `simulate_detections` proposals (no
   LiDAR; fast; the detection simulator stands in for the proposal stage);
 - "sim": a log from `avlabel.sim.simulate` with the real proposal stage
-  (`avlabel.perception.propose.propose_log_frame`) run on every sweep.
+  (`avlabel.perception.propose.propose_log_frame`) run on every sweep; its truth is
+  evaluated as nuScenes does (`visible_span_truth`). Proposals are cached next to the log.
 """
 
 from __future__ import annotations
@@ -17,6 +18,27 @@ from pathlib import Path
 from tracking_scenes import simulate_detections, street_scene
 
 from avlabel.structs import LabelFrame, Labels, PoseSeries
+
+
+def visible_span_truth(truth: Labels) -> Labels:
+    """The truth as nuScenes evaluates tracking: boxes with at least one LiDAR point, plus
+    the boxes of each track between its first and last frame with points (an object hidden
+    for a while is still there; nuScenes interpolates its truth through such gaps). Boxes
+    of an object before it is first seen, or after it is last seen, are dropped."""
+    span: dict[str, list[int]] = {}
+    for index, frame in enumerate(truth.frames):
+        for cuboid in frame:
+            if cuboid.num_points > 0:
+                span.setdefault(cuboid.track_id, [index, index])[1] = index
+    frames = tuple(
+        LabelFrame(
+            frame.timestamp_us,
+            tuple(cuboid for cuboid in frame if cuboid.track_id in span and span[cuboid.track_id][0] <= index <= span[cuboid.track_id][1]),
+            dict(frame.attributes),
+        )
+        for index, frame in enumerate(truth.frames)
+    )
+    return Labels(frames, dict(truth.metadata))
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,7 @@ def sim_available() -> bool:
 def sim_inputs(seed: int, seconds: float, cache: Path, profile: str = "default") -> LogInputs:
     """Simulate (or reuse from `cache`) a log, then propose every sweep."""
     from avlabel.config import load_config
+    from avlabel.io.labels_file import read_labels, write_labels
     from avlabel.io.logstore import DriveLog
     from avlabel.perception.propose import propose_log_frame
     from avlabel.sim import simulate
@@ -53,12 +76,17 @@ def sim_inputs(seed: int, seconds: float, cache: Path, profile: str = "default")
     path = cache / f"sim-{profile}-{seed}-{seconds:g}s.h5"
     if not path.exists():
         simulate(path, seconds=seconds, seed=seed, profile=profile)
+    proposals_path = path.with_suffix(".proposals.json")
     config = load_config().perception
     with DriveLog(path) as log:
+        truth, poses = log.truth(), log.poses()
+        if proposals_path.exists():
+            return LogInputs(path.stem, read_labels(proposals_path), visible_span_truth(truth), poses, None)
         calibration = log.calibrations[log.lidar]
         stamps = calibration.to_log_time(log.timestamps(log.lidar))
         started = time.perf_counter()
         frames = tuple(LabelFrame(int(stamp), propose_log_frame(log, index, config)) for index, stamp in enumerate(stamps))
         per_sweep = (time.perf_counter() - started) / max(1, len(stamps))
-        truth, poses = log.truth(), log.poses()
-    return LogInputs(path.stem, Labels(frames, {"source": str(path)}), truth, poses, per_sweep)
+    proposals = Labels(frames, {"source": str(path)})
+    write_labels(proposals_path, proposals)
+    return LogInputs(path.stem, proposals, visible_span_truth(truth), poses, per_sweep)
