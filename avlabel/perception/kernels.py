@@ -868,3 +868,76 @@ def _cluster_polar_extents(xyz: np.ndarray, order: np.ndarray, offsets: np.ndarr
         result[cluster, 2] = near
         result[cluster, 3] = far
     return result
+
+
+# --------------------------------------------------------------------------- free space
+
+
+@njit(**_JIT)
+def _bird_grid(xy: np.ndarray, cell: float, reach: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Counting sort of points (N, >=2) into a square bird's-eye grid of `cell` metres
+    covering [-reach, reach)^2: order (M,) and offsets (side^2 + 1,) per cell (row-major,
+    x major), and the side in cells. Points outside are left out."""
+    side = int(np.ceil(2.0 * reach / cell))
+    cells = np.full(xy.shape[0], -1, np.int64)
+    offsets = np.zeros(side * side + 1, np.int64)
+    for point in range(xy.shape[0]):
+        column = int(np.floor((xy[point, 0] + reach) / cell))
+        row = int(np.floor((xy[point, 1] + reach) / cell))
+        if 0 <= column < side and 0 <= row < side:
+            cells[point] = column * side + row
+            offsets[cells[point] + 1] += 1
+    for index in range(side * side):
+        offsets[index + 1] += offsets[index]
+    cursor = offsets[:-1].copy()
+    order = np.empty(offsets[side * side], np.int64)
+    for point in range(xy.shape[0]):
+        if cells[point] >= 0:
+            order[cursor[cells[point]]] = point
+            cursor[cells[point]] += 1
+    return order, offsets, side
+
+
+@njit(**_JIT)
+def _conflicts(
+    xy: np.ndarray, heights: np.ndarray, owner: np.ndarray, order: np.ndarray, offsets: np.ndarray, side: int, cell: float, reach: float,
+    boxes: np.ndarray, owners: np.ndarray, margin: float,
+) -> np.ndarray:
+    """How many points contradict each box being a solid object on the ground.
+
+    boxes (B, 6) [x, y, length, width, yaw, top] bird's-eye, top in metres above ground;
+    owners (B,) the cluster each box was fitted to. A point contradicts a box when it lies
+    inside the box shrunk by `margin` on every side, no higher than its top (heights (N,)
+    above ground), and is not the box's own (owner (N,) != owners[b]): another object's
+    point, or ground seen where the box would stand. xy (N, >=2) with the grid from
+    `_bird_grid(xy, cell, reach)`. Returns (B,) counts."""
+    count = boxes.shape[0]
+    result = np.zeros(count, np.int64)
+    for box in range(count):
+        x, y, length, width, yaw, top = boxes[box, 0], boxes[box, 1], boxes[box, 2], boxes[box, 3], boxes[box, 4], boxes[box, 5]
+        half_length = length / 2.0 - margin
+        half_width = width / 2.0 - margin
+        if half_length <= 0.0 or half_width <= 0.0:
+            continue
+        cos, sin = np.cos(yaw), np.sin(yaw)
+        radius = np.sqrt(half_length * half_length + half_width * half_width)
+        first_column = max(int(np.floor((x - radius + reach) / cell)), 0)
+        last_column = min(int(np.floor((x + radius + reach) / cell)), side - 1)
+        first_row = max(int(np.floor((y - radius + reach) / cell)), 0)
+        last_row = min(int(np.floor((y + radius + reach) / cell)), side - 1)
+        found = 0
+        for column in range(first_column, last_column + 1):
+            for row in range(first_row, last_row + 1):
+                index = column * side + row
+                for slot in range(offsets[index], offsets[index + 1]):
+                    point = order[slot]
+                    if owner[point] == owners[box] and owners[box] >= 0:
+                        continue
+                    if heights[point] > top:
+                        continue
+                    dx = xy[point, 0] - x
+                    dy = xy[point, 1] - y
+                    if abs(cos * dx + sin * dy) <= half_length and abs(-sin * dx + cos * dy) <= half_width:
+                        found += 1
+        result[box] = found
+    return result

@@ -170,6 +170,17 @@ def propose_ego(
     target_length = np.maximum(length, classes.typical_size[:, 0])
     target_width = np.maximum(width, classes.typical_size[:, 1])
     centres, length, width = boxfit.complete_to_size(rectangles.centres, length, width, yaw, target_length, target_width, sensor_xy)
+
+    # Free space decides a partly seen length: grown the other way, would the box stand
+    # where the sensor sees ground or another object? (Two cars side by side in a lot show
+    # their ends; grown along the row, each box would run into its neighbour.)
+    partial = worth_fitting & (np.where(classes.swapped, rectangles.width, rectangles.length) < classes.minimum_size[:, 0])
+    partial &= classes.score >= config.min_score
+    if config.box_fit.free_space_margin > 0 and partial.any():
+        chosen = _free_space_orientation(
+            points, heights, candidates, order, offsets, partial, rectangles, classes, centres, length, width, yaw, top, sensor_xy, config
+        )
+        centres, length, width, yaw = chosen
     ground_height = ground_model.height_at(centres)
     height = np.maximum(top, 0.1)
     completed = (target_length > rectangles.length + 1e-6) | (target_width > rectangles.width + 1e-6)
@@ -332,6 +343,44 @@ def interpolate_pose(stamps_us: np.ndarray, world_from_ego: np.ndarray, timestam
     pose[:3, :3] = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]]) @ nearer[:3, :3]
     velocity = (world_from_ego[upper, :3, 3] - world_from_ego[lower, :3, 3]) / (span * 1e-6)
     return pose, velocity
+
+
+def _free_space_orientation(
+    points: np.ndarray, heights: np.ndarray, candidates: np.ndarray, order: np.ndarray, offsets: np.ndarray, partial: np.ndarray,
+    rectangles: boxfit.Rectangles, classes: classify.Classification, centres: np.ndarray, length: np.ndarray, width: np.ndarray,
+    yaw: np.ndarray, top: np.ndarray, sensor_xy: np.ndarray, config: PerceptionConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For the `partial` clusters, the completed box read the other way round (turned by
+    90 degrees, grown away from the sensor); it replaces the first when clearly fewer
+    points contradict it (see kernels._conflicts). Returns centres, length, width, yaw."""
+    settings = config.box_fit
+    which = np.flatnonzero(partial)
+    swapped = ~classes.swapped[which]
+    other_yaw = np.where(swapped, rectangles.yaw[which] + np.pi / 2, rectangles.yaw[which])
+    other_length = np.where(swapped, rectangles.width[which], rectangles.length[which])
+    other_width = np.where(swapped, rectangles.length[which], rectangles.width[which])
+    other_centres, other_length, other_width = boxfit.complete_to_size(
+        rectangles.centres[which], other_length, other_width, other_yaw,
+        np.maximum(other_length, classes.typical_size[which, 0]), np.maximum(other_width, classes.typical_size[which, 1]), sensor_xy,
+    )
+    owner = np.full(len(points), -1, np.int64)
+    owner[candidates[order]] = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    reach = config.clustering.max_range + 10.0
+    grid_order, grid_offsets, side = kernels._bird_grid(points, settings.free_space_cell, reach)
+    boxes = np.concatenate([
+        np.column_stack([centres[which], length[which], width[which], yaw[which], top[which]]),
+        np.column_stack([other_centres, other_length, other_width, other_yaw, top[which]]),
+    ])
+    conflicts = kernels._conflicts(
+        points, heights, owner, grid_order, grid_offsets, side, settings.free_space_cell, reach, boxes, np.concatenate([which, which]),
+        settings.free_space_margin,
+    )
+    current, alternative = conflicts[: len(which)], conflicts[len(which):]
+    better = alternative + settings.free_space_min_difference <= current
+    centres, length, width, yaw = centres.copy(), length.copy(), width.copy(), yaw.copy()
+    flip = which[better]
+    centres[flip], length[flip], width[flip], yaw[flip] = other_centres[better], other_length[better], other_width[better], other_yaw[better]
+    return centres, length, width, yaw
 
 
 def _split_oversize(xyz: np.ndarray, labels: np.ndarray, largest: float, eps: float, min_points: int) -> np.ndarray:
