@@ -47,7 +47,7 @@ def render_overlay(
 
     labels: cuboids to draw (the frame at the sweep's time); None draws the log's truth
     when it has some. config: a SyncConfig, or a whole avlabel Config (its `sync` is used).
-    point_radius: dot radius in pixels (default: 1 below 640 pixels of width, else 2).
+    point_radius: dot radius in pixels (default: 1 below 1280 pixels of width, else 2).
     Raises InputError with one line for a camera the log does not have, a sensor that is no
     camera, a sweep with no image within tolerance, or a sweep outside the ego poses.
     """
@@ -78,7 +78,7 @@ def render_overlay(
     order = np.argsort(-depth)
     colors = depth_colors(depth[order], max_depth_m)
     width = image.shape[1]
-    radius = point_radius if point_radius is not None else (1 if width < 640 else 2)
+    radius = point_radius if point_radius is not None else (1 if width < 1280 else 2)
     scale = float(np.clip(width / 1200.0, 0.3, 0.6))
     for (u, v), color in zip(np.rint(uv[order]).astype(np.int32), colors):
         if radius <= 1:
@@ -129,7 +129,8 @@ def _draw_cuboid(image: np.ndarray, cuboid: Cuboid, polylines: list[np.ndarray],
     height, width = image.shape[:2]
     vertices = np.concatenate(polylines)
     on_image = vertices[(vertices[:, 0] >= 0) & (vertices[:, 0] < width) & (vertices[:, 1] >= 0) & (vertices[:, 1] < height)]
-    if len(on_image):
+    # Name boxes tall enough to read; far ones would only pile their ids on each other.
+    if len(on_image) and np.ptp(on_image[:, 1]) >= 40 * scale:
         top = on_image[np.argmin(on_image[:, 1])]
         _draw_text(image, cuboid.track_id, (int(top[0]), max(int(top[1]) - 4, int(28 * scale))), color, scale)
 
