@@ -81,6 +81,9 @@ class ViewerApp:
         self._labels_3d: list[gui.Label3D] = []
         self._last_play = time.monotonic()
         self._camera_follow: np.ndarray | None = None
+        # Open3D's render thread copies geometry and images after the call that hands them
+        # over returns: everything given to it stays referenced here until replaced.
+        self._handed_over: dict[str, object] = {}
         self._build()
         self.refresh(Change.FRAME | Change.LABELS | Change.SELECTION | Change.VIEW)
         self._reset_camera()
@@ -93,6 +96,13 @@ class ViewerApp:
         self.scene = gui.SceneWidget()
         self.scene.scene = rendering.Open3DScene(self.window.renderer)
         self.scene.scene.set_background([0.08, 0.08, 0.10, 1.0])
+        # Unlit points and lines need no post-processing (tone mapping), anti-aliasing,
+        # shadows or ambient occlusion; a software renderer (lavapipe under Xvfb) is spared them.
+        view = self.scene.scene.view
+        view.set_post_processing(False)
+        view.set_antialiasing(False)
+        view.set_shadowing(False)
+        view.set_ambient_occlusion(False)
         self.scene.scene.show_axes(False)
         self.scene.set_on_mouse(self._on_mouse)
         self.window.add_child(self.scene)
@@ -217,9 +227,9 @@ class ViewerApp:
         camera = self.scene.scene.camera
         width, height = self.scene.frame.width, self.scene.frame.height
         near = np.asarray(camera.unproject(x, y, 0.0, width, height), np.float64)
-        far = np.asarray(camera.unproject(x, y, 1.0, width, height), np.float64)
-        direction = far - near
-        if abs(direction[2]) < 1e-9:
+        farther = np.asarray(camera.unproject(x, y, 0.5, width, height), np.float64)  # depth 1 is at infinity
+        direction = farther - near
+        if not np.isfinite(direction).all() or abs(direction[2]) < 1e-9:
             return None
         along = (frame.ground_z - near[2]) / direction[2]
         return near + along * direction if along > 0 else None
@@ -235,7 +245,7 @@ class ViewerApp:
             return
         change = self.controller.go_to_frame(self.controller._sweep_index(item.timestamp_us))
         change |= self._guarded(lambda: self.controller.select(item.track_id))
-        self.refresh(change | Change.VIEW)
+        self.refresh(change | Change.VIEW | Change.FOCUS)
 
     def _on_close(self) -> bool:
         if self.controller.session.dirty:
@@ -257,14 +267,17 @@ class ViewerApp:
         if change & (Change.FRAME | Change.LABELS | Change.SELECTION):
             self._draw_cuboids()
             self._draw_cameras(frame)
-            self.timeline_widget.update_image(o3d.geometry.Image(np.ascontiguousarray(
-                drawing.timeline(self.controller.session.labels, self.controller.selected_track, self.controller.frames.timestamps_us, self.controller.frame_index, width=PANEL_WIDTH - 24)
-            )))
+            strip = drawing.timeline(
+                self.controller.session.labels, self.controller.selected_track, self.controller.frames.timestamps_us, self.controller.frame_index, width=PANEL_WIDTH - 24
+            )
+            self.timeline_widget.update_image(self._keep("timeline", o3d.geometry.Image(np.ascontiguousarray(strip))))
             self.selection_label.text = self.controller.selection_text()
         if Change.LABELS in change and Change.FRAME not in change and self.controller.color_mode == "in_box":
             self._draw_points(frame)  # the in-box colours follow the edited boxes
         if change & (Change.LABELS | Change.VIEW):
             self._fill_queue()
+        if Change.FOCUS in change:
+            self._focus_on_selection()
         self.help_section.visible = self.controller.help_visible
         self.slider.int_value = self.controller.frame_index
         self.status_label.text = self.controller.status()
@@ -282,17 +295,25 @@ class ViewerApp:
         if count > self._point_capacity or self._point_capacity == 0:
             # room for more, so most sweeps update the buffers in place instead of re-adding
             self._point_capacity = max(int(count * 1.25), 1024)
-            cloud = self._point_cloud(positions, colors, self._point_capacity)
+            cloud, arrays = self._point_cloud(positions, colors, self._point_capacity)
+            self._keep("points", (cloud, arrays))
             if scene.has_geometry("points"):
                 scene.remove_geometry("points")
             scene.add_geometry("points", cloud, _material("defaultUnlit", point_size=2.0))
             return
-        cloud = self._point_cloud(positions, colors, self._point_capacity)
+        cloud, arrays = self._point_cloud(positions, colors, self._point_capacity)
+        self._keep("points", (cloud, arrays))
         scene.scene.update_geometry("points", cloud, rendering.Scene.UPDATE_POINTS_FLAG | rendering.Scene.UPDATE_COLORS_FLAG)
 
+    def _keep(self, name: str, value: object) -> object:
+        """Hold `value` (and so its memory) until the next one of that name."""
+        self._handed_over[name] = value
+        return value
+
     @staticmethod
-    def _point_cloud(positions: np.ndarray, colors: np.ndarray, capacity: int) -> o3d.t.geometry.PointCloud:
-        """A tensor cloud of exactly `capacity` points: the padding repeats the first point."""
+    def _point_cloud(positions: np.ndarray, colors: np.ndarray, capacity: int) -> tuple[o3d.t.geometry.PointCloud, tuple[np.ndarray, np.ndarray]]:
+        """A tensor cloud of exactly `capacity` points (the padding repeats the first point),
+        and the arrays behind it (kept alive with it, in case the tensors share their memory)."""
         padded_positions = np.empty((capacity, 3), np.float32)
         padded_colors = np.empty((capacity, 3), np.float32)
         count = len(positions)
@@ -303,7 +324,7 @@ class ViewerApp:
         cloud = o3d.t.geometry.PointCloud()
         cloud.point.positions = o3d.core.Tensor(padded_positions)
         cloud.point.colors = o3d.core.Tensor(padded_colors)
-        return cloud
+        return cloud, (padded_positions, padded_colors)
 
     def _draw_cuboids(self) -> None:
         scene = self.scene.scene
@@ -314,15 +335,16 @@ class ViewerApp:
             self.scene.remove_3d_label(label)
         self._labels_3d = []
         cuboids = self.controller.cuboids()
-        if cuboids:
-            vertices, lines, colors = drawing.cuboid_lines(cuboids)
-            scene.add_geometry("cuboids", _lineset(vertices, lines, colors), _material("unlitLine", line_width=2.0))
         selected = self.controller.selected_cuboid()
+        others = [cuboid for cuboid in cuboids if selected is None or cuboid.track_id != selected.track_id]
+        if others:
+            vertices, lines, colors = drawing.cuboid_lines(others)
+            scene.add_geometry("cuboids", _lineset(vertices, lines, colors), _material("unlitLine", line_width=2.0))
         if selected is not None:
             vertices, lines, _ = drawing.cuboid_lines([selected])
             scene.add_geometry("selected", _lineset(vertices, lines, (1.0, 1.0, 1.0)), _material("unlitLine", line_width=5.0))
         for cuboid in cuboids:
-            top = cuboid.center + np.array([0.0, 0.0, cuboid.size[2] / 2 + 0.4])
+            top = cuboid.center + np.array([0.0, 0.0, cuboid.size[2] / 2 + 1.0])  # clear of the box's lines
             label = self.scene.add_3d_label(top, cuboid.track_id)
             color = (1.0, 1.0, 1.0) if selected is not None and cuboid.track_id == selected.track_id else tuple(c / 255 for c in drawing.class_color(cuboid.label))
             label.color = gui.Color(*color)
@@ -352,7 +374,7 @@ class ViewerApp:
         box = np.array([pose[0, 3], pose[1, 3], pose[2, 3] + EGO_SIZE[2] / 2, *EGO_SIZE, yaw])
         corners = box_corners(box)
         vertices = np.vstack([corners, box[:3], box[:3] + [math.cos(yaw) * EGO_SIZE[0] / 2, math.sin(yaw) * EGO_SIZE[0] / 2, 0]])
-        scene.add_geometry("ego", _lineset(vertices, drawing.EDGES, (0.8, 0.8, 0.8)), _material("unlitLine", line_width=1.5))
+        scene.add_geometry("ego", _lineset(vertices, drawing.EDGES, (0.35, 0.35, 0.4)), _material("unlitLine", line_width=1.0))
 
     def _draw_cameras(self, frame) -> None:  # type: ignore[no-untyped-def]
         if frame is None:
@@ -363,8 +385,8 @@ class ViewerApp:
             camera = shown.get(name)
             if camera is None:
                 continue
-            image = drawing.camera_overlay(camera, frame, cuboids, selected_track=self.controller.selected_track)
-            widget.update_image(o3d.geometry.Image(np.ascontiguousarray(image)))
+            image = drawing.camera_overlay(camera, frame, cuboids, selected_track=self.controller.selected_track, points=self.controller.camera_points)
+            widget.update_image(self._keep(f"camera {name}", o3d.geometry.Image(np.ascontiguousarray(image))))
 
     def _fill_queue(self) -> None:
         items = []
@@ -385,14 +407,15 @@ class ViewerApp:
         self.scene.look_at(look, center + behind, np.array([0.0, 0.0, 1.0]))
         self._camera_follow = center.copy()
 
-    def _follow_ego(self, frame) -> None:  # type: ignore[no-untyped-def]
-        """Keep the view where it was relative to the ego as the ego drives on."""
-        if frame is None or self._camera_follow is None:
+    def _focus_on_selection(self) -> None:
+        """Move the view (same direction, same distance) so the selected box is in its middle."""
+        cuboid = self.controller.selected_cuboid()
+        if cuboid is None:
             return
-        delta = frame.world_from_ego[:3, 3] - self._camera_follow
-        self._camera_follow = frame.world_from_ego[:3, 3].copy()
-        if not np.any(delta):
-            return
+        center = np.asarray(self.scene.center_of_rotation, np.float64)
+        self._shift_view(cuboid.center - center)
+
+    def _shift_view(self, delta: np.ndarray) -> None:
         model = np.asarray(self.scene.scene.camera.get_model_matrix())
         eye, up, forward = model[:3, 3], model[:3, 1], -model[:3, 2]
         center = np.asarray(self.scene.center_of_rotation, np.float64)
@@ -400,6 +423,15 @@ class ViewerApp:
         target = eye + forward * distance
         self.scene.look_at(target + delta, eye + delta, up)
         self.scene.center_of_rotation = center + delta
+
+    def _follow_ego(self, frame) -> None:  # type: ignore[no-untyped-def]
+        """Keep the view where it was relative to the ego as the ego drives on."""
+        if frame is None or self._camera_follow is None:
+            return
+        delta = frame.world_from_ego[:3, 3] - self._camera_follow
+        self._camera_follow = frame.world_from_ego[:3, 3].copy()
+        if np.any(delta):
+            self._shift_view(delta)
 
     # ------------------------------------------------------------------ running
 

@@ -71,6 +71,7 @@ class Change(Flag):
     LABELS = auto()  # cuboids changed
     SELECTION = auto()
     VIEW = auto()  # colours, help, play state
+    FOCUS = auto()  # bring the selected cuboid into the middle of the 3D view
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class ViewerController:
         self.color_mode = COLOR_MODES[0]
         self.playing = False
         self.help_visible = True
+        self.camera_points = True  # LiDAR points drawn over the camera images
         self.merge_source: str | None = None
         self.message = "ready"
         self._queue_cache: tuple[int, list[QueueItem]] | None = None
@@ -225,6 +227,7 @@ class ViewerController:
         action = ACTIONS.get(name)
         if action is None:
             raise ValueError(f"unknown viewer action {name!r}; known: {', '.join(sorted(ACTIONS))}")
+        self.message = ""
         try:
             return action.handler(self)
         except ValueError as error:  # ReviewError is a ValueError: an edit that does not fit
@@ -273,7 +276,7 @@ class ViewerController:
         self.select(item.track_id)
         reasons = ", ".join(issue.detail for issue in item.issues) or "no issue found: check and accept"
         self.message = f"queue {position + 1}/{len(queue)}: track {item.track_id} ({item.label}): {reasons}"
-        return change | Change.SELECTION
+        return change | Change.SELECTION | Change.FOCUS
 
     # ------------------------------------------------------------------ selection
 
@@ -452,6 +455,16 @@ class ViewerController:
         self.help_visible = not self.help_visible
         return Change.VIEW
 
+    def toggle_camera_points(self) -> Change:
+        self.camera_points = not self.camera_points
+        self.message = "LiDAR points shown on the camera images" if self.camera_points else "camera images without LiDAR points"
+        return Change.SELECTION  # redraws the camera panel
+
+    def focus(self) -> Change:
+        if self.selected_cuboid() is None:
+            raise ValueError("select a cuboid first (Tab, Q or Ctrl+click)")
+        return Change.FOCUS
+
     # ------------------------------------------------------------------ internals
 
     def _label_index(self) -> dict[int, int]:
@@ -542,6 +555,8 @@ ACTIONS: dict[str, Action] = {
     "redo": Action("Redo", lambda c: c.redo()),
     "save": Action("Save the labels", lambda c: c.save()),
     "colors": Action("Colour points by height / intensity / box", lambda c: c.cycle_color_mode()),
+    "camera_points": Action("Show / hide LiDAR points on the camera images", lambda c: c.toggle_camera_points()),
+    "focus": Action("Centre the 3D view on the selected box", lambda c: c.focus()),
     "help": Action("Show / hide this help", lambda c: c.toggle_help()),
 }
 
@@ -560,7 +575,7 @@ BINDINGS: tuple[tuple[str, str], ...] = (
     ("ONE", "label_car"), ("TWO", "label_truck"), ("THREE", "label_pedestrian"), ("FOUR", "label_cyclist"), ("FIVE", "label_other"),
     ("ENTER", "accept"), ("BACKSPACE", "reject"), ("M", "merge"), ("T", "split"), ("E", "size_to_track"),
     ("B", "keyframe"), ("C", "interpolate"), ("shift+C", "interpolate_correction"),
-    ("ctrl+Z", "undo"), ("ctrl+Y", "redo"), ("ctrl+shift+Z", "redo"), ("ctrl+S", "save"), ("V", "colors"), ("H", "help"),
+    ("ctrl+Z", "undo"), ("ctrl+Y", "redo"), ("ctrl+shift+Z", "redo"), ("ctrl+S", "save"), ("V", "colors"), ("P", "camera_points"), ("Y", "focus"), ("H", "help"),
 )
 
 KEY_NAMES = {"PERIOD": ".", "COMMA": ",", "ONE": "1", "TWO": "2", "THREE": "3", "FOUR": "4", "FIVE": "5"}

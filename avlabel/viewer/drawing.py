@@ -7,13 +7,18 @@ the class colours of the `avlabel project` overlay (avlabel.sync.overlay.CLASS_C
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
-from avlabel.geometry.projection import project_cuboids, project_points
+from avlabel.geometry.projection import camera_from_ego_at_lidar_time, project_cuboid_corners, project_points, project_segments
+from avlabel.geometry.transforms import invert_rigid
 from avlabel.structs import Cuboid, Labels, box_corners
 from avlabel.sync.overlay import CLASS_COLORS, UNKNOWN_CLASS_COLOR, box_at, depth_colors
-from avlabel.viewer.frames import CameraView, FrameView
+
+if TYPE_CHECKING:  # frames prepares its camera images with this module's functions
+    from avlabel.viewer.frames import CameraView, FrameView
 
 COLOR_MODES = ("height", "intensity", "in_box")
 SELECTED_COLOR = (255, 255, 255)
@@ -117,49 +122,119 @@ def radar_arrows(frame: FrameView, seconds: float = 0.5) -> tuple[np.ndarray, np
     return vertices, lines
 
 
+def camera_points_image(camera: CameraView, points_ego: np.ndarray, world_from_ego: np.ndarray, *, max_depth_m: float = 60.0) -> np.ndarray:
+    """The camera's image (panel size) with the sweep's points blended over it: one-pixel
+    dots coloured by depth (near points win), 60 % over the image so it stays readable.
+    Depends on the sweep only, so the read-ahead thread prepares it."""
+    image = camera.image.copy()
+    height, width = image.shape[:2]
+    ahead = points_in_view(points_ego, camera, world_from_ego)
+    uv, depth, _ = project_points(points_ego[ahead], camera.calibration, world_from_ego, camera.world_from_ego_camera)
+    if len(uv):
+        order = np.argsort(-depth)
+        columns = np.clip(np.rint(uv[order, 0] * camera.scale).astype(np.int64), 0, width - 1)
+        rows = np.clip(np.rint(uv[order, 1] * camera.scale).astype(np.int64), 0, height - 1)
+        layer = image.copy()
+        layer[rows, columns] = depth_colors(depth[order], max_depth_m)
+        cv2.addWeighted(layer, 0.6, image, 0.4, 0.0, dst=image)
+    return image
+
+
 def camera_overlay(
     camera: CameraView,
     frame: FrameView,
     cuboids: tuple[Cuboid, ...],
     *,
     selected_track: str | None = None,
-    max_depth_m: float = 60.0,
-    point_stride: int = 1,
+    points: bool = True,
 ) -> np.ndarray:
-    """The camera's image (panel size) with the sweep's points (coloured by depth, near
-    drawn last) and the cuboids (class colour; the selected one white and thicker; track
-    ids) projected into it, through the ego motion between the sweep and the capture."""
-    image = camera.image.copy()
-    height, width = image.shape[:2]
-    # points
-    uv, depth, _ = project_points(frame.points_ego[::point_stride], camera.calibration, frame.world_from_ego, camera.world_from_ego_camera)
-    if len(uv):
-        order = np.argsort(-depth)
-        columns = np.rint(uv[order, 0] * camera.scale).astype(np.int64)
-        rows = np.rint(uv[order, 1] * camera.scale).astype(np.int64)
-        colors = depth_colors(depth[order], max_depth_m)
-        for row_step, column_step in ((0, 0), (0, 1), (1, 0), (1, 1)):  # 2 x 2 dots
-            rows_here, columns_here = rows + row_step, columns + column_step
-            keep = (rows_here < height) & (columns_here < width) & (rows_here >= 0) & (columns_here >= 0)
-            image[rows_here[keep], columns_here[keep]] = colors[keep]
-    # cuboids, moved to the capture time with their velocity
+    """The camera's image (panel size) with the sweep's points (see `camera_points_image`)
+    and the cuboids it can see (class colours, the selected one white and thicker, track
+    ids), moved to the capture time with their velocity and projected through the ego
+    motion between the sweep and the capture."""
+    if points:
+        base = camera.points_image if camera.points_image is not None else camera_points_image(camera, frame.points_ego, frame.world_from_ego)
+        image = base.copy()
+    else:
+        image = camera.image.copy()
     if cuboids:
         boxes = np.stack([box_at(cuboid, camera.offset_us) for cuboid in cuboids])
-        wireframes = project_cuboids(boxes, camera.calibration, camera.world_from_ego_camera, front_diagonals=True, samples_per_edge=8)
-        for cuboid, polylines in sorted(zip(cuboids, wireframes), key=lambda pair: pair[0].track_id == selected_track):
-            if not polylines:
-                continue
-            selected = cuboid.track_id == selected_track
-            color = SELECTED_COLOR if selected else class_color(cuboid.label)
-            scaled = [np.clip(np.rint(polyline * camera.scale * 16), -(2**26), 2**26).astype(np.int32) for polyline in polylines]
-            cv2.polylines(image, scaled, False, color, 3 if selected else 1, lineType=cv2.LINE_AA, shift=4)
-            vertices = np.concatenate(polylines) * camera.scale
-            seen = vertices[(vertices[:, 0] >= 0) & (vertices[:, 0] < width) & (vertices[:, 1] >= 0) & (vertices[:, 1] < height)]
-            if len(seen):
-                top = seen[np.argmin(seen[:, 1])]
-                _text(image, cuboid.track_id, (int(top[0]), max(int(top[1]) - 4, 12)), color)
+        pixels, valid = project_cuboid_corners(boxes, camera.calibration, camera.world_from_ego_camera)
+        seen = boxes_in_view(boxes, camera, corners=(pixels, valid))
+        # one projection per colour: the selected box last, so it is drawn on top
+        groups: dict[tuple[tuple[int, int, int], int], list[int]] = {}
+        for index in seen:
+            selected = cuboids[index].track_id == selected_track
+            key = (SELECTED_COLOR if selected else class_color(cuboids[index].label), 3 if selected else 1)
+            groups.setdefault(key, []).append(int(index))
+        for (color, thickness), members in sorted(groups.items(), key=lambda item: item[0][1]):
+            _draw_wireframes(image, boxes[members], camera, color, thickness)
+        _draw_track_ids(image, [cuboids[index] for index in seen], pixels[seen], valid[seen], camera, selected_track)
     _text(image, f"{camera.name}  {camera.offset_us / 1e3:+.0f} ms", (6, 16), (255, 255, 255))
     return image
+
+
+def _draw_wireframes(image: np.ndarray, boxes: np.ndarray, camera: CameraView, color: tuple[int, int, int], thickness: int) -> None:
+    """Edges and front-face diagonals of boxes (M, 7), projected in one go."""
+    camera_from_world = invert_rigid(camera.calibration.ego_from_sensor) @ invert_rigid(camera.world_from_ego_camera)
+    corners = box_corners(boxes).reshape(-1, 3) @ camera_from_world[:3, :3].T + camera_from_world[:3, 3]
+    corners = corners.reshape(len(boxes), 8, 3)
+    pairs = EDGES[:14]  # 12 edges and the front face's diagonals
+    starts = corners[:, pairs[:, 0]].reshape(-1, 3)
+    ends = corners[:, pairs[:, 1]].reshape(-1, 3)
+    polylines = project_segments(starts, ends, camera.calibration, samples=8)
+    if polylines:
+        # fixed point with 4 fractional bits (shift=4), huge values (near-plane ends) clipped
+        joined = np.clip(np.rint(np.concatenate(polylines) * (camera.scale * 16)), -(2**26), 2**26).astype(np.int32)
+        bounds = np.cumsum([0] + [len(line) for line in polylines]).tolist()
+        scaled = [joined[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
+        cv2.polylines(image, scaled, False, color, thickness, lineType=cv2.LINE_AA, shift=4)
+
+
+def _draw_track_ids(
+    image: np.ndarray, cuboids: list[Cuboid], pixels: np.ndarray, valid: np.ndarray, camera: CameraView, selected_track: str | None
+) -> None:
+    """Each box's track id just above its highest visible corner (corner pixels (M, 8, 2)
+    of the camera image and their validity (M, 8), as project_cuboid_corners gives them)."""
+    if not cuboids:
+        return
+    height, width = image.shape[:2]
+    pixels = pixels * camera.scale
+    on_image = valid & (pixels[..., 0] >= 0) & (pixels[..., 0] < width) & (pixels[..., 1] >= 0) & (pixels[..., 1] < height)
+    for cuboid, corners, shown in zip(cuboids, pixels, on_image):
+        if not shown.any():
+            continue
+        top = corners[shown][np.argmin(corners[shown, 1])]
+        color = SELECTED_COLOR if cuboid.track_id == selected_track else class_color(cuboid.label)
+        _text(image, cuboid.track_id, (int(top[0]), max(int(top[1]) - 4, 12)), color)
+
+
+def points_in_view(points_ego: np.ndarray, camera: CameraView, world_from_ego: np.ndarray, *, slack: float = 1.3) -> np.ndarray:
+    """Indices of the points (N, 3), ego frame at the sweep's time, inside the camera's
+    pinhole field of view widened by `slack` (the lens model is applied afterwards to
+    these only; this just spares it the points behind and beside the camera)."""
+    camera_from_ego = camera_from_ego_at_lidar_time(camera.calibration, world_from_ego, camera.world_from_ego_camera).astype(np.float32)
+    intrinsics = camera.calibration.intrinsics
+    width, height = camera.calibration.image_size
+    half_x = slack * max(intrinsics[0, 2], width - intrinsics[0, 2]) / intrinsics[0, 0]
+    half_y = slack * max(intrinsics[1, 2], height - intrinsics[1, 2]) / intrinsics[1, 1]
+    depth = points_ego @ camera_from_ego[2, :3] + camera_from_ego[2, 3]
+    across = np.abs(points_ego @ camera_from_ego[0, :3] + camera_from_ego[0, 3])
+    upright = np.abs(points_ego @ camera_from_ego[1, :3] + camera_from_ego[1, 3])
+    return np.flatnonzero((depth > 0.1) & (across < half_x * depth) & (upright < half_y * depth))
+
+
+def boxes_in_view(boxes: np.ndarray, camera: CameraView, *, corners: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Indices of the world boxes (N, 7) that may show in the camera: a corner projects near
+    the image, or the box straddles the camera's near plane. `corners`: the boxes'
+    project_cuboid_corners result, when already at hand."""
+    if not len(boxes):
+        return np.zeros(0, np.int64)
+    pixels, valid = corners if corners is not None else project_cuboid_corners(boxes, camera.calibration, camera.world_from_ego_camera)
+    width, height = camera.calibration.image_size
+    near_image = valid & (pixels[..., 0] > -width / 2) & (pixels[..., 0] < 1.5 * width) & (pixels[..., 1] > -height / 2) & (pixels[..., 1] < 1.5 * height)
+    straddles = valid.any(axis=1) & ~valid.all(axis=1)
+    return np.flatnonzero(near_image.any(axis=1) | straddles)
 
 
 def _text(image: np.ndarray, text: str, origin: tuple[int, int], color: tuple[int, int, int]) -> None:

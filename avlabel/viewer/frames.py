@@ -14,7 +14,7 @@ import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -24,6 +24,7 @@ from avlabel.io.logstore import DriveLog
 from avlabel.structs import Calibration
 from avlabel.sync.frames import LogSync, SyncedFrame
 from avlabel.sync.settings import SyncConfig
+from avlabel.viewer.drawing import camera_points_image
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ logger = logging.getLogger(__name__)
 class CameraView:
     """One camera's image tied to a sweep, scaled to the panel: image (h, w, 3) uint8 RGB,
     `scale` = panel pixels per image pixel; the ego pose at the capture time (4, 4);
-    capture time minus the sweep's time in microseconds."""
+    capture time minus the sweep's time in microseconds; points_image: the image with the
+    sweep's LiDAR points blended in (prepared with the frame, see drawing.camera_points_image)."""
 
     name: str
     calibration: Calibration
@@ -40,6 +42,7 @@ class CameraView:
     scale: float
     world_from_ego_camera: np.ndarray
     offset_us: int
+    points_image: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -157,7 +160,7 @@ class LogFrames:
         rotation = world_from_ego[:3, :3].astype(np.float32)
         points_world = points_ego @ rotation.T + world_from_ego[:3, 3].astype(np.float32)
         radar_world, radar_velocity = _radar(synced)
-        cameras = tuple(self._camera(synced, name) for name in self.cameras if name in synced.cameras)
+        cameras = tuple(self._camera(synced, name, points_ego) for name in self.cameras if name in synced.cameras)
         return FrameView(
             index=synced.index,
             timestamp_us=synced.timestamp_us,
@@ -171,14 +174,14 @@ class LogFrames:
             radar_velocity=radar_velocity,
         )
 
-    def _camera(self, synced: SyncedFrame, name: str) -> CameraView:
+    def _camera(self, synced: SyncedFrame, name: str, points_ego: np.ndarray) -> CameraView:
         match = synced.cameras[name]
         image = self.log.camera_image(match.index, name).image
         scale = 1.0
         if self.panel_width is not None and image.shape[1] != self.panel_width:
             scale = self.panel_width / image.shape[1]
             image = cv2.resize(image, (self.panel_width, max(int(round(image.shape[0] * scale)), 1)), interpolation=cv2.INTER_AREA)
-        return CameraView(
+        view = CameraView(
             name=name,
             calibration=self.log.calibrations[name],
             image=image,
@@ -186,6 +189,7 @@ class LogFrames:
             world_from_ego_camera=self.sync.poses.at(match.timestamp_us),
             offset_us=match.offset_us,
         )
+        return replace(view, points_image=camera_points_image(view, points_ego, synced.world_from_ego))
 
 
 def _radar(synced: SyncedFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,185 @@
+"""Time frame switching in the correction viewer: a ~120k-point sweep and 3 camera images.
+
+A switch is everything between the key press and the new sweep on screen: reading and
+de-skewing the sweep, decoding and scaling the images, colouring the points, projecting
+points and cuboids into the cameras, handing the geometry to Open3D and one turn of its
+event loop. Runs the real window under Xvfb when there is no DISPLAY. Goal: at most 100 ms.
+
+Printed, never asserted:
+- cold: every sweep read from the log (no cache, no read-ahead);
+- read-ahead: stepping forward as an annotator does, pausing 0.3 s per sweep, so the
+  background thread has read the next sweep before the key press;
+- the steps of a cold switch, and the peer: points re-added to the scene each time
+  instead of updated in place (what the viewer avoids).
+
+    python benchmarks/bench_viewer.py [--log LOG.h5] [--switches 30]
+
+Without --log it simulates a 1 s log with the "default" profile (64 x 2048 LiDAR, four
+960x600 cameras; takes a couple of minutes) into out/bench_viewer/ and reuses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from avlabel.viewer.display import virtual_display
+
+CAMERAS = ["camera_front", "camera_front_left", "camera_front_right"]
+DEFAULT_LOG = Path("out/bench_viewer/default_1s.h5")
+
+
+def summary(name: str, seconds: list[float], cpu_seconds: list[float] | None = None) -> str:
+    milliseconds = np.array(seconds) * 1e3
+    line = (
+        f"{name:<46} median {np.median(milliseconds):6.1f} ms   p90 {np.percentile(milliseconds, 90):6.1f} ms   "
+        f"max {milliseconds.max():6.1f} ms"
+    )
+    if cpu_seconds is not None:
+        line += f"   main-thread CPU median {np.median(cpu_seconds) * 1e3:6.1f} ms"
+    return line + f"   (n={len(milliseconds)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log", type=Path, help="drive log to use (default: simulate one, profile default)")
+    parser.add_argument("--switches", type=int, default=30)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    log_path = args.log or DEFAULT_LOG
+    if not log_path.exists():
+        from avlabel.sim import simulate
+
+        print(f"simulating {log_path} (profile default, 1 s) ...")
+        simulate(log_path, seconds=1.0, seed=7, profile="default", progress=True)
+    with virtual_display() as display:
+        run(log_path, args.switches, display)
+
+
+def run(log_path: Path, switches: int, display: str) -> None:
+    import open3d as o3d
+    import open3d.visualization.gui as gui
+
+    from avlabel.io.labels_file import write_labels
+    from avlabel.io.logstore import DriveLog
+    from avlabel.viewer import drawing
+    from avlabel.viewer.app import ViewerApp, _material
+    from avlabel.viewer.controller import Change, ViewerController
+
+    work = log_path.parent / f"{log_path.stem}.bench"
+    work.mkdir(parents=True, exist_ok=True)
+    labels_path = work / "labels.json"
+    for stale in work.glob("labels*"):
+        stale.unlink()
+    with DriveLog(log_path) as log:
+        cameras = [name for name in CAMERAS if name in log.sensors("camera")] or log.sensors("camera")[:3]
+        truth = log.truth()
+    write_labels(labels_path, truth)
+    gui.Application.instance.initialize()
+    controller = ViewerController.open(log_path, labels_path, "bench", cameras=cameras, prefetch=True)
+    viewer = ViewerApp(controller)
+    viewer.pump(20)
+    count = len(controller.frames)
+    first = controller.frames.frame(0)
+    print(f"log {log_path}: {count} sweeps, {len(first.points_world):,} points in sweep 0, cameras {', '.join(cameras)} "
+          f"({first.cameras[0].image.shape[1]}x{first.cameras[0].image.shape[0]} in the panel), {len(controller.cuboids())} cuboids; DISPLAY {display}")
+
+    cpu: dict[str, list[float]] = {"cold": [], "warm": []}
+
+    def switch(index: int, kind: str) -> float:
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        change = controller.go_to_frame(index)
+        viewer.refresh(change | Change.VIEW)
+        gui.Application.instance.run_one_tick()
+        cpu[kind].append(time.thread_time() - started_cpu)
+        return time.perf_counter() - started
+
+    # cold: nothing cached, no read-ahead (alternate ends of the log, cache emptied)
+    controller.frames._executor = None  # noqa: SLF001 - benchmark: switch read-ahead off
+    cold = []
+    for step in range(switches):
+        controller.frames._cache.clear()  # noqa: SLF001
+        cold.append(switch((step * 7 + 3) % count if step % 2 else (count - 1 - step) % count, "cold"))
+
+    # read-ahead: step forward with a pause, as when reviewing
+    controller.frames._executor = ThreadPoolExecutor(max_workers=1)  # noqa: SLF001
+    controller.frames._cache.clear()  # noqa: SLF001
+    switch(0, "warm")
+    cpu["warm"].clear()
+    warm = []
+    for step in range(switches):
+        time.sleep(0.3)
+        warm.append(switch((step + 1) % count, "warm"))
+
+    # the steps of a cold switch
+    steps: dict[str, list[float]] = {name: [] for name in ("read + de-skew + images", "point colours", "3 camera overlays", "open3d update + one tick")}
+    for step in range(min(switches, 15)):
+        index = (step * 5 + 1) % count
+        controller.frames._cache.clear()  # noqa: SLF001
+        started = time.perf_counter()
+        frame = controller.frames._load(index)  # noqa: SLF001
+        steps["read + de-skew + images"].append(time.perf_counter() - started)
+        cuboids = controller.cuboids()
+        started = time.perf_counter()
+        drawing.point_colors(frame, "height", cuboids)
+        steps["point colours"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for camera in frame.cameras:
+            drawing.camera_overlay(camera, frame, cuboids)
+        steps["3 camera overlays"].append(time.perf_counter() - started)
+        controller.frames._remember(index, frame)  # noqa: SLF001
+        started = time.perf_counter()
+        controller.frame_index = index
+        viewer.refresh(Change.FRAME | Change.SELECTION | Change.VIEW)
+        gui.Application.instance.run_one_tick()
+        steps["open3d update + one tick"].append(time.perf_counter() - started)
+
+    # peer: re-adding the points to the scene on every switch
+    scene = viewer.scene.scene
+    in_place, re_added = [], []
+    for step in range(min(switches, 15)):
+        frame = controller.frames.frame(step % count)
+        colors = drawing.point_colors(frame, "height")
+        started = time.perf_counter()
+        cloud, arrays = viewer._point_cloud(frame.points_world, colors, viewer._point_capacity)  # noqa: SLF001
+        scene.scene.update_geometry("points", cloud, 1 | 4)  # points and colours
+        in_place.append(time.perf_counter() - started)
+        viewer._keep("points", (cloud, arrays))  # noqa: SLF001
+        gui.Application.instance.run_one_tick()
+    for step in range(min(switches, 15)):
+        frame = controller.frames.frame(step % count)
+        colors = drawing.point_colors(frame, "height")
+        started = time.perf_counter()
+        fresh = o3d.t.geometry.PointCloud()
+        fresh.point.positions = o3d.core.Tensor(frame.points_world)
+        fresh.point.colors = o3d.core.Tensor(colors)
+        scene.remove_geometry("points")
+        scene.add_geometry("points", fresh, _material("defaultUnlit", point_size=2.0))
+        re_added.append(time.perf_counter() - started)
+        viewer._keep("points", (fresh, frame.points_world, colors))  # noqa: SLF001
+        gui.Application.instance.run_one_tick()
+    viewer._point_capacity = 0  # noqa: SLF001 - the scene's cloud was replaced by the peer
+
+    print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times stretch with it; CPU times less so)")
+    print(summary("frame switch, cold (read from the log)", cold, cpu["cold"]))
+    print(summary("frame switch, read ahead (0.3 s per sweep)", warm, cpu["warm"]))
+    for name, values in steps.items():
+        print(summary(f"  cold step: {name}", values))
+    print(summary("points to Open3D: updated in place", in_place))
+    print(summary("points to Open3D: removed and re-added (peer)", re_added))
+    ratio = statistics.median(re_added) / max(statistics.median(in_place), 1e-9)
+    print(f"in-place update is {ratio:.1f}x faster than re-adding; goal: a switch in at most 100 ms "
+          f"(cold median {np.median(cold) * 1e3:.0f} ms, read-ahead median {np.median(warm) * 1e3:.0f} ms)")
+    viewer.close()
+    controller.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Drives the viewer window the way an annotator would, for tests/viewer/test_viewer_gui.py.
+
+    python gui_driver.py LOG.h5 OUT_DIR
+
+Runs in its own process (Open3D keeps its X connection until the process ends), on the
+DISPLAY it is given: opens the viewer on the log, types keys on the X display (XTEST, so
+they go through the window's own key handler), calls a few handlers directly (the same
+ones menus and buttons call), saves, takes a screenshot, and writes OUT_DIR/record.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import open3d.visualization.gui as gui
+
+from avlabel.viewer.app import ViewerApp
+from avlabel.viewer.controller import ViewerController
+from avlabel.viewer.display import send_keys
+
+KEYS = ["Q", "W", "W", "shift+A", "Z", "I", "E", "B", "PERIOD", "TAB", "ENTER", "ctrl+Z", "ctrl+Y", "ctrl+S"]
+
+
+def main(log_path: Path, out: Path) -> int:
+    controller = ViewerController.open(log_path, None, "gui-test")
+    application = gui.Application.instance
+    application.initialize()
+    viewer = ViewerApp(controller)
+    record: dict = {"keys": KEYS, "pressed": [], "messages": []}
+    press = viewer.press
+
+    def spy(key: str):  # type: ignore[no-untyped-def]
+        record["pressed"].append(key)
+        change = press(key)
+        record["messages"].append(controller.message)
+        if key == "Q":
+            record["track"] = controller.selected_track
+            record["before"] = controller.selected_cuboid().box.tolist()
+            record["frame_before"] = controller.frame_index
+        return change
+
+    viewer.press = spy  # type: ignore[method-assign]
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:
+        application.run_one_tick()
+    frame = viewer.window.os_frame
+    scene = viewer.scene.frame
+    send_keys(KEYS, x=frame.x + scene.x + scene.width // 2, y=frame.y + scene.y + scene.height // 2)
+    deadline = time.monotonic() + 20.0
+    while len(record["pressed"]) < len(KEYS) and time.monotonic() < deadline:
+        application.run_one_tick()
+    record["selected_after"] = controller.selected_track
+    record["frame_after"] = controller.frame_index
+    # the handlers buttons and menus call
+    viewer.perform("colors")
+    record["color_mode"] = controller.color_mode
+    point = viewer.ground_point(scene.width / 2, scene.height / 2)
+    record["ground_point"] = None if point is None else np.asarray(point).tolist()
+    record["ground_z"] = controller.frame.ground_z
+    viewer.go_to_frame(0)
+    viewer.press("TAB")
+    record["status"] = controller.status()
+    image = viewer.screenshot(out / "viewer.png")
+    record["screenshot"] = list(image.shape)
+    record["labels_path"] = str(controller.session.labels_path)
+    record["dirty_before_close"] = controller.session.dirty
+    viewer.close()
+    controller.close()
+    (out / "record.json").write_text(json.dumps(record, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))

@@ -1,0 +1,215 @@
+"""The viewer's behaviour without a window: actions by name over the tiny test log, what
+they do to the labels, and the pictures the window would show (as arrays)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avlabel.io.labels_file import read_labels, write_labels
+from avlabel.review import read_journal
+from avlabel.structs import Cuboid, LabelFrame, Labels
+from avlabel.viewer import drawing
+from avlabel.viewer.controller import ACTIONS, BINDINGS, Change, ViewerController, default_labels_path, help_rows
+
+
+@pytest.fixture
+def controller(tiny_log: Path) -> ViewerController:
+    opened = ViewerController.open(tiny_log, None, "alice", prefetch=False)
+    yield opened
+    opened.close()
+
+
+def test_without_labels_the_viewer_starts_from_the_log_truth(tiny_log: Path, controller: ViewerController) -> None:
+    path = default_labels_path(tiny_log)
+    assert controller.session.labels_path == path and path.exists()
+    assert path.name == "tiny.labels.json"
+    assert controller.session.labels.metadata["started_from"] == "truth"
+    assert controller.session.journal_path == path.with_name("tiny.labels.journal.jsonl")
+    assert [cuboid.track_id for cuboid in controller.cuboids()] == ["1"]
+
+
+def test_without_truth_the_viewer_starts_empty_with_one_frame_per_sweep(tmp_path: Path) -> None:
+    from conftest import write_tiny_log
+
+    log = write_tiny_log(tmp_path / "bare.h5", truth=False)
+    controller = ViewerController.open(log, None, "alice", prefetch=False)
+    labels = controller.session.labels
+    assert labels.metadata["started_from"] == "empty" and labels.num_cuboids() == 0
+    np.testing.assert_array_equal(labels.timestamps_us, controller.frames.timestamps_us)
+    controller.perform("create")  # a car 10 m ahead of the ego
+    created = controller.selected_cuboid()
+    assert created is not None and created.attributes["review"] == "created"
+    np.testing.assert_allclose(created.center[:2], controller.frame.world_from_ego[:2, 3] + [10.0, 0.0])
+    controller.close()
+
+
+def test_every_binding_names_an_action_and_the_help_lists_them_all() -> None:
+    keys = [key for key, _ in BINDINGS]
+    assert len(keys) == len(set(keys))
+    assert {action for _, action in BINDINGS} <= set(ACTIONS)
+    bound = {action for _, action in BINDINGS}
+    assert set(ACTIONS) - bound == set(), f"actions without a key: {set(ACTIONS) - bound}"
+    assert len(help_rows()) == len(BINDINGS) + 3
+
+
+def test_navigation_selection_and_queue(controller: ViewerController) -> None:
+    assert controller.perform("previous_frame") == Change.NONE
+    assert controller.perform("next_frame") & Change.FRAME
+    assert controller.frame_index == 1
+    controller.perform("last_frame")
+    assert controller.frame_index == 4
+    controller.perform("select_next")
+    assert controller.selected_track == "1"
+    controller.perform("select_next")
+    assert controller.selected_track == "2"
+    controller.perform("deselect")
+    assert controller.selected_track is None
+    controller.perform("next_in_queue")
+    assert controller.selected_track in {"1", "2"} and controller.message.startswith("queue 1/2")
+    controller.perform("play")
+    assert controller.playing
+    controller.go_to_frame(3)
+    controller.advance_playback()
+    controller.advance_playback()
+    assert controller.frame_index == 4 and not controller.playing and controller.message == "end of log"
+
+
+def test_edits_by_action_name_reach_the_labels_file(controller: ViewerController) -> None:
+    controller.perform("select_next")
+    before = controller.selected_cuboid().box
+    for name in ("move_forward", "move_forward", "move_left", "turn_left", "grow_length", "grow_height"):
+        assert controller.perform(name) & Change.LABELS, controller.message
+    after = controller.selected_cuboid().box
+    heading = np.array([np.cos(before[6]), np.sin(before[6])])
+    side = np.array([-heading[1], heading[0]])
+    np.testing.assert_allclose(after[:2], before[:2] + 0.2 * heading + 0.1 * side, atol=1e-9)
+    assert after[6] == pytest.approx(before[6] + np.radians(1))
+    np.testing.assert_allclose(after[3:6], before[3:6] + [0.05, 0, 0.05])
+    controller.perform("undo")
+    controller.perform("redo")
+    controller.perform("size_to_track")
+    controller.perform("label_truck")
+    controller.perform("save")
+    saved = read_labels(controller.session.labels_path)
+    tracks = saved.tracks()
+    assert tracks["1"].label == "truck"
+    np.testing.assert_allclose(tracks["1"].boxes[:, 3:6], np.tile(after[3:6], (5, 1)))
+    first = saved.frames[0].cuboids[0]
+    assert first.source == "human" and first.attributes["edited_by"] == "alice"
+    operations = [edit["operation"] for edit in saved.metadata["history"][-1]["edits"]]
+    assert operations == ["move_cuboid"] * 3 + ["rotate_cuboid", "resize_cuboid", "resize_cuboid", "undo", "redo", "set_track_size", "relabel"]
+
+
+def test_track_level_actions(controller: ViewerController) -> None:
+    controller.go_to_frame(1)
+    controller.perform("select_next")  # track 1
+    controller.perform("keyframe")
+    controller.perform("last_frame")
+    controller.select("1")
+    controller.perform("move_left")
+    controller.perform("interpolate")
+    assert "interpolated track 1" in controller.message
+    controller.perform("accept")
+    assert all("review" in cuboid.attributes for frame in controller.session.labels.frames for cuboid in frame.cuboids if cuboid.track_id == "1")
+    controller.go_to_frame(2)
+    controller.select("1")
+    controller.perform("split")
+    new_track = controller.selected_track
+    assert new_track == "3"
+    controller.perform("merge")  # mark the split-off part
+    controller.go_to_frame(1)
+    controller.select("1")
+    controller.perform("merge")  # fold track 1 into it
+    assert "1" not in controller.session.labels.tracks() and len(controller.session.labels.tracks()["3"]) == 5
+    controller.perform("reject")
+    assert "3" not in controller.session.labels.tracks()
+    controller.go_to_frame(2)
+    controller.select("2")
+    controller.perform("delete_cuboid")
+    controller.go_to_frame(1)
+    controller.select("2")
+    controller.perform("delete_track")
+    assert controller.session.labels.num_cuboids() == 0
+
+
+def test_errors_become_messages(controller: ViewerController) -> None:
+    assert controller.perform("move_forward") == Change.NONE
+    assert controller.message.startswith("cannot move the box") and "select a cuboid first" in controller.message
+    controller.perform("select_next")
+    assert controller.perform("interpolate") == Change.NONE and "keyframe" in controller.message
+    with pytest.raises(ValueError, match="unknown viewer action"):
+        controller.perform("teleport")
+
+
+def test_fit_uses_the_sweep_points(tmp_path: Path) -> None:
+    from conftest import write_tiny_log
+
+    log = write_tiny_log(tmp_path / "tiny.h5")
+    labels_path = tmp_path / "labels.json"
+    controller = ViewerController.open(log, None, "alice", prefetch=False)
+    frame = controller.frame
+    # a big box around some of the (sparse, random) test points
+    target = frame.points_world[np.argmax(frame.points_world[:, 2] > 2)]
+    controller.close()
+    truth = read_labels(default_labels_path(log))
+    box = Cuboid("x", "9", "other", [target[0], target[1], target[2]], [12.0, 12.0, 12.0], 0.0)
+    write_labels(labels_path, Labels((LabelFrame(truth.frames[0].timestamp_us, (box,)),) + truth.frames[1:]))
+    controller = ViewerController.open(log, labels_path, "alice", prefetch=False)
+    controller.select("9")
+    assert controller.perform("fit") & Change.LABELS, controller.message
+    fitted = controller.selected_cuboid()
+    assert fitted.attributes["review"] == "corrected" and fitted.num_points >= 1
+    controller.close()
+
+
+def test_the_journal_replays_into_a_reopened_viewer(tiny_log: Path) -> None:
+    controller = ViewerController.open(tiny_log, None, "alice", prefetch=False)
+    controller.perform("select_next")
+    controller.perform("move_forward")
+    moved = controller.selected_cuboid().box
+    controller.session.close()  # the viewer died: nothing saved
+    reopened = ViewerController.open(tiny_log, None, "alice", prefetch=False)
+    assert reopened.message.startswith("recovered 1 unsaved edit")
+    assert reopened.selected_track == "1"  # the selection comes back too
+    np.testing.assert_allclose(reopened.selected_cuboid().box, moved)
+    kinds = [entry["kind"] for entry in read_journal(reopened.session.journal_path).entries]
+    assert kinds.count("open") == 2
+    reopened.close()
+
+
+def test_pictures(controller: ViewerController) -> None:
+    frame = controller.frame
+    cuboids = controller.cuboids()
+    for mode in drawing.COLOR_MODES:
+        colors = drawing.point_colors(frame, mode, cuboids)
+        assert colors.shape == (len(frame.points_world), 3) and colors.dtype == np.float32
+        assert 0.0 <= colors.min() and colors.max() <= 1.0
+    inside = drawing.points_in_boxes(frame.points_world, [cuboids[0].box])[0]
+    brute = [index for index, point in enumerate(frame.points_world) if _inside(point, cuboids[0].box)]
+    assert sorted(inside.tolist()) == brute
+    vertices, lines, colors = drawing.cuboid_lines(cuboids)
+    assert vertices.shape == (10, 3) and lines.shape == (15, 2) and colors.shape == (15, 3)
+    assert lines.max() == 9
+    camera = frame.cameras[0]
+    plain = drawing.camera_overlay(camera, frame, ())
+    boxed = drawing.camera_overlay(camera, frame, cuboids)
+    selected = drawing.camera_overlay(camera, frame, cuboids, selected_track="1")
+    assert plain.shape == camera.image.shape
+    assert (boxed != plain).any() and (selected != boxed).any()
+    controller.perform("select_next")
+    controller.perform("keyframe")
+    strip = drawing.timeline(controller.session.labels, "1", controller.frames.timestamps_us, 4, width=100)
+    assert strip.shape == (46, 100, 3)
+    assert tuple(strip[30, 10]) == drawing.TIMELINE_COLORS["accepted"]  # sweep 0: marked, so vouched for
+    assert tuple(strip[8, 12]) == (255, 255, 255)  # its keyframe tick
+    assert tuple(strip[30, 50]) == drawing.TIMELINE_COLORS[None]  # sweep 2: the machine's, unreviewed
+    assert tuple(strip[30, 90]) == (230, 40, 40)  # the current sweep
+
+
+def _inside(point: np.ndarray, box: np.ndarray) -> bool:
+    offset = point.astype(np.float64) - box[:3]
+    cos, sin = np.cos(box[6]), np.sin(box[6])
+    return abs(offset[0] * cos + offset[1] * sin) <= box[3] / 2 and abs(-offset[0] * sin + offset[1] * cos) <= box[4] / 2 and abs(offset[2]) <= box[5] / 2

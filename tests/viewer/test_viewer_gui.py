@@ -1,0 +1,89 @@
+"""The viewer window under Xvfb: real key presses through its key handler, edits saved to
+the labels file, a screenshot that shows the points, the boxes and the camera image.
+
+The window runs in a child process (tests/viewer/gui_driver.py): Open3D holds its X
+connection until its process ends. This test starts Xvfb itself when DISPLAY is unset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avlabel.io.labels_file import read_labels
+from avlabel.viewer.display import virtual_display
+
+HERE = Path(__file__).resolve().parent
+# The tiny log's camera image: sky and road colours (tests/conftest.py).
+SKY, ROAD = (120, 170, 230), (90, 90, 90)
+
+
+@pytest.fixture(scope="module")
+def display() -> str:
+    with virtual_display() as name:
+        yield name
+
+
+@pytest.mark.gui
+def test_keyboard_edits_reach_the_labels_file_and_the_screen(tiny_log: Path, tmp_path: Path, display: str) -> None:
+    environment = dict(os.environ, DISPLAY=display, PYTHONPATH=os.pathsep.join([str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")]))
+    completed = subprocess.run(
+        [sys.executable, str(HERE / "gui_driver.py"), str(tiny_log), str(tmp_path)],
+        env=environment, capture_output=True, text=True, timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["pressed"][: len(record["keys"])] == record["keys"], record["messages"]  # every key arrived, in order
+
+    # what the keys did: Q picked track 1 at sweep 0; W W shift+A moved it 0.2 m forward and
+    # 0.5 m left, Z turned it 1 degree, I grew it 5 cm, E gave the whole track its size,
+    # B unmarked the keyframe the edits had made; then on sweep 1 Tab picked track 2, Enter
+    # accepted it, Ctrl+Z / Ctrl+Y undid and redid that, Ctrl+S saved.
+    assert record["track"] == "1" and record["frame_before"] == 0 and record["frame_after"] == 1
+    assert record["selected_after"] == "2"
+    labels = read_labels(record["labels_path"])
+    before = np.array(record["before"])
+    heading, left = np.array([np.cos(before[6]), np.sin(before[6])]), np.array([-np.sin(before[6]), np.cos(before[6])])
+    moved = labels.frames[0].cuboids[0]
+    np.testing.assert_allclose(moved.center[:2], before[:2] + 0.2 * heading + 0.5 * left, atol=1e-9)
+    assert moved.yaw == pytest.approx(before[6] + np.radians(1.0))
+    assert moved.attributes["edited_by"] == "gui-test" and moved.source == "human" and "keyframe" not in moved.attributes
+    sizes = labels.tracks()["1"].boxes[:, 3:6]
+    np.testing.assert_allclose(sizes, np.tile(before[3:6] + [0.05, 0, 0], (len(sizes), 1)))
+    assert all(cuboid.attributes.get("review") == "accepted" for frame in labels.frames for cuboid in frame.cuboids if cuboid.track_id == "2")
+    history = labels.metadata["history"]
+    operations = [edit["operation"] for record_ in history for edit in record_["edits"]]
+    assert operations[:9] == ["move_cuboid"] * 3 + ["rotate_cuboid", "resize_cuboid", "set_track_size", "mark_keyframe", "accept", "undo"]
+    assert "redo" in operations
+    assert record["dirty_before_close"] is False  # Ctrl+S saved everything
+
+    # handlers called directly, as buttons do
+    assert record["color_mode"] == "intensity"
+    assert record["ground_point"] is not None and record["ground_point"][2] == pytest.approx(record["ground_z"], abs=1e-3)
+    assert "reviewed 2/2 tracks (100%)" in record["status"]  # E touched all of track 1, Enter accepted track 2
+
+    # the screenshot: 3D points and boxes on the left, the camera image on the right
+    image = _read_png(tmp_path / "viewer.png")
+    assert image.shape == (1000, 1600, 3) and record["screenshot"] == [1000, 1600, 3]
+    scene, panel = image[:900, :1000].astype(int), image[:320, 1070:].astype(int)
+    colors, counts = np.unique(scene.reshape(-1, 3), axis=0, return_counts=True)
+    background = colors[np.argmax(counts)]  # the dark backdrop (as the renderer grades it)
+    assert background.sum() < 120
+    assert (np.abs(scene - background).sum(axis=2) > 60).mean() > 0.002  # points and lines drawn
+    assert (scene.sum(axis=2) > 450).sum() > 200  # the selected box, near white and thick
+    assert (np.abs(panel.astype(int) - SKY).sum(axis=2) < 30).mean() > 0.2  # the camera image's sky
+    assert (np.abs(panel.astype(int) - ROAD).sum(axis=2) < 30).mean() > 0.1  # and its road
+
+
+def _read_png(path: Path) -> np.ndarray:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, f"{path} is not a readable PNG"
+    return image[:, :, ::-1]
