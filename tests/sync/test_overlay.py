@@ -70,3 +70,13 @@ def test_cli_project_refuses_bad_sensors_and_frames_in_one_line(tiny_log, tmp_pa
     error = capsys.readouterr().err
     assert code == 2 and message in error and error.strip().count("\n") == 0 and "Traceback" not in error
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_cli_project_on_a_camera_without_intrinsics_is_one_line(tiny_log, tmp_path, capsys):
+    import h5py
+
+    with h5py.File(tiny_log, "a") as file:
+        del file["calibration/camera_front/intrinsics"]
+    code = cli_main(["project", str(tiny_log), "--frame", "0", "--camera", "camera_front", "--out", str(tmp_path / "x.png")])
+    error = capsys.readouterr().err
+    assert code == 2 and "camera_front" in error and "intrinsics" in error and error.strip().count("\n") == 0
