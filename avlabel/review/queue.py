@@ -11,6 +11,8 @@ first. A track is flagged for any of these reasons (thresholds in `QueueSettings
     jerky_path     the centre accelerates more than `jerky_acceleration` m/s^2 (smoothing residual)
     uncertain      the tracker's "uncertainty" attribute exceeds `high_uncertainty`
     interpolated   the tracker filled frames without a measurement ("state": "interpolated")
+    needs_review   the tracker itself asks for a look ("needs_review": its track score is
+                   under the class's review threshold)
 
 Each reason's severity is how far past its threshold the track is (1 = just past), capped
 at `severity_cap`; the priority is the weighted sum. Tracks whose every cuboid has been
@@ -35,6 +37,7 @@ REASON_WEIGHTS = {
     "jerky_path": 0.7,
     "uncertain": 0.9,
     "interpolated": 0.5,
+    "needs_review": 0.8,
 }
 
 
@@ -159,6 +162,9 @@ def track_issues(entries: list[tuple[int, Cuboid]], settings: QueueSettings) -> 
     if interpolated.any():
         first = int(np.argmax(interpolated))
         issues.append(Issue("interpolated", float(min(1.0 + interpolated.mean(), settings.severity_cap)), int(stamps[first]), f"{int(interpolated.sum())} frame(s) filled in"))
+    flagged = [index for index, (_, cuboid) in enumerate(entries) if cuboid.attributes.get("needs_review") is True and not is_reviewed(cuboid)]
+    if flagged:
+        issues.append(Issue("needs_review", 1.0, int(stamps[flagged[0]]), "the tracker asks for review"))
     return issues
 
 

@@ -42,6 +42,7 @@ def test_weak_short_track_comes_first_with_its_reasons() -> None:
         ({"attributes": {"state": "interpolated", "uncertainty": 0.1}}, "interpolated", 6),
         ({"attributes": {"state": "smoothed", "uncertainty": 1.4}}, "uncertain", 6),
         ({"num_points": 2}, "few_points", 6),
+        ({"attributes": {"state": "smoothed", "uncertainty": 0.1, "needs_review": True}}, "needs_review", 6),
     ],
 )
 def test_each_reason_points_at_its_frame(changes, reason, frame) -> None:
