@@ -16,7 +16,8 @@ score = compatibility ** 0.5 * support * surface * solid * visible, with compati
 size/shape likelihood in [0, 1], support = 1 - exp(-points / points_for_confidence), and
 ramps on the boundary fraction (surface), on the scan-line roughness (solid: foliage,
 which beams enter to random depths, is rough; paint and walls are smooth) and on the
-longer observed extent (visible: a 30 cm sliver of something is no truck). Its calibration (precision rising with score) is
+longer observed extent (visible: a 30 cm sliver of something is no truck) and, where
+radar saw the object move, on the class's top speed (a 6 m/s object is no pedestrian). Its calibration (precision rising with score) is
 measured by scripts/measure_proposals.py.
 """
 
@@ -49,6 +50,7 @@ class ClusterFeatures:
     intensity: np.ndarray
     roughness: np.ndarray | None = None
     sight_alignment: np.ndarray | None = None  # |cos| of the angle between the longer extent and the line of sight
+    min_speed: np.ndarray | None = None  # a lower bound of the speed over ground, m/s (radar), NaN unknown
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -108,7 +110,9 @@ def classify(features: ClusterFeatures, classes: dict[str, ClassConfig], config:
     solid = np.where(np.isnan(roughness), 1.0, _ramp(table["max_roughness"] - np.nan_to_num(roughness), config.roughness_softness))
     visible = _ramp(length - table["min_visible_length"], config.visible_softness)
     visible = visible * np.where(table["min_visible_width"] > 0, _ramp(width - table["min_visible_width"], config.visible_width_softness), 1.0)
-    scores = np.sqrt(compatibility) * support * surface * solid * visible * table["score_scale"]
+    speed = column(features.min_speed) if features.min_speed is not None else np.full((count, 1), np.nan)
+    possible_speed = np.where(np.isnan(speed), 1.0, _ramp(table["max_speed"] - np.nan_to_num(speed), config.speed_softness))
+    scores = np.sqrt(compatibility) * support * surface * solid * visible * possible_speed * table["score_scale"]
     label = np.argmax(scores * table["prior"], axis=1) if count else np.zeros(0, np.int64)
     rows = np.arange(count)
     typical = np.stack([table[name][0] for name in ("length", "width", "height")], axis=1)

@@ -154,6 +154,12 @@ def propose_ego(
         range=np.hypot(rectangles.centres[:, 0] - sensor_xy[0], rectangles.centres[:, 1] - sensor_xy[1]),
         edge_fraction=rectangles.edge_fraction, intensity=intensity, sight_alignment=np.abs(np.cos(rectangles.yaw - bearing)),
     )
+    if radar:
+        seen_by_radar = radar_module.associate(
+            radar, rectangles.centres, rectangles.length, rectangles.width, rectangles.yaw,
+            np.zeros(3) if ego_velocity_ego is None else ego_velocity_ego, config.radar.gate,
+        )
+        features = dataclasses.replace(features, min_speed=np.abs(seen_by_radar.radial_speed))
     plausible = worth_fitting & (classify.classify(features, config.classes, config.score).score >= config.min_score)
     features = dataclasses.replace(
         features,

@@ -46,12 +46,15 @@ def radar_in_ego(scan: RadarScan, calibration: Calibration) -> tuple[np.ndarray,
 class RadarEvidence:
     """Per box (K,): associated detection count, ego-frame velocity (K, 2) m/s over
     ground (NaN where no detection), whether the heading-constrained estimate was used,
-    and the maximum RCS (dBsm, NaN without detections)."""
+    the maximum RCS (dBsm, NaN without detections) and the mean radial speed over ground
+    (m/s, NaN without detections): its magnitude is a lower bound of the object's speed
+    whatever its heading."""
 
     detections: np.ndarray
     velocity: np.ndarray
     along_heading: np.ndarray
     rcs: np.ndarray
+    radial_speed: np.ndarray
 
 
 def associate(
@@ -73,12 +76,13 @@ def associate(
     velocity = np.full((count, 2), np.nan)
     along_heading = np.zeros(count, bool)
     rcs = np.full(count, np.nan)
+    radial_speed = np.full(count, np.nan)
     if count == 0 or not radar:
-        return RadarEvidence(detections_total, velocity, along_heading, rcs)
+        return RadarEvidence(detections_total, velocity, along_heading, rcs, radial_speed)
     detections = np.concatenate([np.asarray(pair[0], dtype=np.float64).reshape(-1, 5) for pair in radar])
     line_of_sight = np.concatenate([np.asarray(pair[1], dtype=np.float64).reshape(-1, 3) for pair in radar])
     if len(detections) == 0:
-        return RadarEvidence(detections_total, velocity, along_heading, rcs)
+        return RadarEvidence(detections_total, velocity, along_heading, rcs, radial_speed)
     finite = np.isfinite(detections).all(axis=1) & np.isfinite(line_of_sight).all(axis=1)
     detections, line_of_sight = detections[finite], line_of_sight[finite]
     # Box-frame coordinates of every detection (D x K).
@@ -99,6 +103,7 @@ def associate(
         projection = rays[:, :2] @ heading[box]
         detections_total[box] = int(mine.sum())
         rcs[box] = float(detections[mine, 4].max())
+        radial_speed[box] = float(radial[mine].mean())
         if np.sum(projection**2) >= _MIN_PROJECTION**2 * len(projection):
             speed = float(np.sum(projection * radial[mine]) / np.sum(projection**2))
             velocity[box] = speed * heading[box]
@@ -106,4 +111,4 @@ def associate(
         else:
             horizontal = rays[:, :2] / np.maximum(np.linalg.norm(rays[:, :2], axis=1, keepdims=True), 1e-9)
             velocity[box] = (horizontal * radial[mine, None]).mean(axis=0)
-    return RadarEvidence(detections_total, velocity, along_heading, rcs)
+    return RadarEvidence(detections_total, velocity, along_heading, rcs, radial_speed)
