@@ -382,7 +382,12 @@ def _free_space_orientation(
         settings.free_space_margin,
     )
     current, alternative = conflicts[: len(which)], conflicts[len(which):]
-    better = alternative + settings.free_space_min_difference <= current
+    # Only a reading the class allows: the observed extents fit its envelope that way too.
+    envelope = np.array([[row.max_length, row.max_width] for row in config.classes.values()])[classes.label[which]] + config.score.size_slack
+    allowed = (np.where(swapped, rectangles.width[which], rectangles.length[which]) <= envelope[:, 0]) & (
+        np.where(swapped, rectangles.length[which], rectangles.width[which]) <= envelope[:, 1]
+    )
+    better = allowed & (alternative + settings.free_space_min_difference <= current)
     centres, length, width, yaw = centres.copy(), length.copy(), width.copy(), yaw.copy()
     flip = which[better]
     centres[flip], length[flip], width[flip], yaw[flip] = other_centres[better], other_length[better], other_width[better], other_yaw[better]
