@@ -66,7 +66,7 @@ def render(log_path: Path, labels_path: Path, out: Path) -> None:
     try:
         # the worst flagged track that has a cuboid near the ego at its queue frame
         for item in controller.queue():
-            index = controller._sweep_index(item.timestamp_us)  # noqa: SLF001
+            index = controller.sweep_at(item.timestamp_us)
             frame = controller.frames.frame(index)
             controller.go_to_frame(index)
             cuboid = next((cuboid for cuboid in controller.cuboids() if cuboid.track_id == item.track_id), None)

@@ -243,7 +243,7 @@ class ViewerApp:
         item = next((item for item in self.controller.queue() if item.track_id == track_id), None)
         if item is None:
             return
-        change = self.controller.go_to_frame(self.controller._sweep_index(item.timestamp_us))
+        change = self.controller.go_to_frame(self.controller.sweep_at(item.timestamp_us))
         change |= self._guarded(lambda: self.controller.select(item.track_id))
         self.refresh(change | Change.VIEW | Change.FOCUS)
 

@@ -272,7 +272,7 @@ class ViewerController:
         tracks = [item.track_id for item in queue]
         position = (tracks.index(self.selected_track) + 1) % len(queue) if self.selected_track in tracks else 0
         item = queue[position]
-        change = self.go_to_frame(self._sweep_index(item.timestamp_us))
+        change = self.go_to_frame(self.sweep_at(item.timestamp_us))
         self.select(item.track_id)
         reasons = ", ".join(issue.detail for issue in item.issues) or "no issue found: check and accept"
         self.message = f"queue {position + 1}/{len(queue)}: track {item.track_id} ({item.label}): {reasons}"
@@ -477,11 +477,12 @@ class ViewerController:
         frame = self.label_frame()
         return frame.timestamp_us if frame is not None else None
 
-    def _sweep_index(self, timestamp_us: int) -> int:
+    def sweep_at(self, timestamp_us: int) -> int:
+        """Index of the sweep nearest a log-clock time."""
         return sweep_index(self.frames, timestamp_us)
 
     def _restore_selection(self, timestamp_us: int, track_id: str | None) -> None:
-        self.frame_index = self._sweep_index(timestamp_us)
+        self.frame_index = self.sweep_at(timestamp_us)
         self.selected_track = track_id
 
 

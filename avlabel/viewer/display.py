@@ -197,3 +197,36 @@ def send_keys(keys: list[str], *, x: int, y: int) -> None:
             x11.XFlush(display)
     finally:
         x11.XCloseDisplay(display)
+
+
+def send_click(x: int, y: int, *, modifiers: tuple[str, ...] = ()) -> None:
+    """Click the left mouse button at screen pixel (x, y) (XTEST), holding `modifiers`
+    ("ctrl", "shift") down meanwhile."""
+    library = ctypes.util.find_library("Xtst")
+    if library is None:
+        raise RuntimeError("libXtst not found: apt-get install libxtst6")
+    xtest = ctypes.cdll.LoadLibrary(library)
+    x11 = _x11()
+    x11.XStringToKeysym.restype = ctypes.c_ulong
+    x11.XStringToKeysym.argtypes = [ctypes.c_char_p]
+    x11.XKeysymToKeycode.restype = ctypes.c_ubyte
+    x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    x11.XFlush.argtypes = [ctypes.c_void_p]
+    xtest.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
+    xtest.XTestFakeButtonEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
+    xtest.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_ulong]
+    display = x11.XOpenDisplay(None)
+    if not display:
+        raise RuntimeError(f"cannot open X display {os.environ.get('DISPLAY')!r}")
+    try:
+        codes = [x11.XKeysymToKeycode(display, x11.XStringToKeysym(_KEYSYMS[name].encode())) for name in modifiers]
+        xtest.XTestFakeMotionEvent(display, -1, int(x), int(y), 0)
+        for code in codes:
+            xtest.XTestFakeKeyEvent(display, code, 1, 20)
+        xtest.XTestFakeButtonEvent(display, 1, 1, 20)
+        xtest.XTestFakeButtonEvent(display, 1, 0, 20)
+        for code in reversed(codes):
+            xtest.XTestFakeKeyEvent(display, code, 0, 20)
+        x11.XFlush(display)
+    finally:
+        x11.XCloseDisplay(display)

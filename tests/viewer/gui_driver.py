@@ -20,7 +20,7 @@ import open3d.visualization.gui as gui
 
 from avlabel.viewer.app import ViewerApp
 from avlabel.viewer.controller import ViewerController
-from avlabel.viewer.display import send_keys
+from avlabel.viewer.display import send_click, send_keys
 
 KEYS = ["Q", "W", "W", "shift+A", "Z", "I", "E", "B", "PERIOD", "TAB", "ENTER", "ctrl+Z", "ctrl+Y", "ctrl+S"]
 
@@ -55,6 +55,26 @@ def main(log_path: Path, out: Path) -> int:
         application.run_one_tick()
     record["selected_after"] = controller.selected_track
     record["frame_after"] = controller.frame_index
+    # the mouse: Ctrl+Shift+click creates a car on the ground under the pointer, Ctrl+click selects
+    click_x, click_y = scene.width // 2, scene.height // 2 + 120
+    point = viewer.ground_point(click_x, click_y)
+    record["click_ground_point"] = None if point is None else np.asarray(point).tolist()
+    tracks_before = set(controller.session.labels.tracks())
+    send_click(frame.x + scene.x + click_x, frame.y + scene.y + click_y, modifiers=("ctrl", "shift"))
+    deadline = time.monotonic() + 10.0
+    while set(controller.session.labels.tracks()) == tracks_before and time.monotonic() < deadline:
+        application.run_one_tick()
+    created = set(controller.session.labels.tracks()) - tracks_before
+    record["created"] = sorted(created)
+    record["created_center"] = controller.selected_cuboid().center.tolist() if created else None
+    controller.select(None)
+    send_click(frame.x + scene.x + click_x, frame.y + scene.y + click_y, modifiers=("ctrl",))
+    deadline = time.monotonic() + 10.0
+    while controller.selected_track is None and time.monotonic() < deadline:
+        application.run_one_tick()
+    record["clicked_selection"] = controller.selected_track
+    viewer.press("ctrl+Z")  # take the created box back out
+    viewer.press("ctrl+S")
     # the handlers buttons and menus call
     viewer.perform("colors")
     record["color_mode"] = controller.color_mode

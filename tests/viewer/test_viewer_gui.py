@@ -63,6 +63,12 @@ def test_keyboard_edits_reach_the_labels_file_and_the_screen(tiny_log: Path, tmp
     assert "redo" in operations
     assert record["dirty_before_close"] is False  # Ctrl+S saved everything
 
+    # the mouse: Ctrl+Shift+click made a car standing where the pointer met the ground,
+    # Ctrl+click on the same spot selected it; Ctrl+Z took it out again
+    assert len(record["created"]) == 1 and record["clicked_selection"] == record["created"][0]
+    np.testing.assert_allclose(record["created_center"][:2], record["click_ground_point"][:2], atol=1e-6)
+    assert record["created"][0] not in labels.tracks()
+
     # handlers called directly, as buttons do
     assert record["color_mode"] == "intensity"
     assert record["ground_point"] is not None and record["ground_point"][2] == pytest.approx(record["ground_z"], abs=1e-3)
