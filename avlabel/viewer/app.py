@@ -38,7 +38,7 @@ from avlabel.viewer.controller import ACTIONS, BINDINGS, Change, ViewerControlle
 
 logger = logging.getLogger(__name__)
 
-PANEL_WIDTH = 540
+PANEL_WIDTH = 500  # camera images 480 px wide, plus margins
 BAR_HEIGHT = 64
 PLAY_PERIOD_S = 0.1  # 10 Hz, the usual LiDAR rate
 EGO_SIZE = (4.6, 1.9, 1.6)

@@ -122,7 +122,7 @@ class ViewerController:
         annotator: str,
         *,
         cameras: list[str] | None = None,
-        panel_width: int | None = 520,
+        panel_width: int | None = 480,
         prefetch: bool = True,
     ) -> "ViewerController":
         """Open a log and its labels for review (see the module doc for labels_path None)."""
