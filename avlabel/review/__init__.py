@@ -31,6 +31,7 @@ from avlabel.review.operations import (
     SetBox,
     SetTrackSize,
     SplitTrack,
+    TrimTrack,
     default_box_at,
     operation_from_document,
     operation_to_document,
@@ -44,7 +45,7 @@ __all__ = [
     "DeleteCuboid", "DeleteTrack", "EditContext", "EditResult", "FitBoxToPoints", "InterpolateTrack", "JournalError",
     "MarkKeyframe", "MergeTracks", "MoveCuboid", "Operation", "QueueItem", "QueueSettings", "RejectProposal",
     "Relabel", "ResizeCuboid", "ReviewError", "ReviewProgress", "ReviewSession", "RotateCuboid", "Select", "SetBox",
-    "SetTrackSize", "SplitTrack", "annotator_summaries", "apply_operation", "default_box_at", "default_journal_path",
+    "SetTrackSize", "SplitTrack", "TrimTrack", "annotator_summaries", "apply_operation", "default_box_at", "default_journal_path",
     "empty_labels", "fit_box_to_points", "fresh_track_id", "interpolate_path", "operation_from_document", "operation_to_document",
     "plan_keyframes", "points_in_box", "read_journal", "review_progress", "review_queue",
 ]

@@ -45,6 +45,7 @@ from avlabel.review.operations import (
     SetBox,
     SetTrackSize,
     SplitTrack,
+    TrimTrack,
 )
 from avlabel.structs import Cuboid, LabelFrame, Labels, wrap_angle
 
@@ -324,30 +325,48 @@ def _split(labels: Labels, operation: SplitTrack, context: EditContext) -> EditR
     return _result(_replace_cuboids(labels, replacements, additions), keys, [operation.track_id, operation.new_track_id])
 
 
+def _trim(labels: Labels, operation: TrimTrack, context: EditContext) -> EditResult:
+    cuboids = track_cuboids(labels, operation.track_id)
+    start = operation.start_us if operation.start_us is not None else -(1 << 62)
+    end = operation.end_us if operation.end_us is not None else 1 << 62
+    outside = [index for index, _ in cuboids if not start <= labels.frames[index].timestamp_us <= end]
+    if not outside:
+        raise ReviewError(f"track {operation.track_id!r} has no cuboid outside {operation.start_us}..{operation.end_us} us: nothing to trim")
+    if len(outside) == len(cuboids):
+        raise ReviewError(f"trimming would remove every cuboid of track {operation.track_id!r}; delete or reject the track instead")
+    replacements: dict[tuple[int, str], Cuboid | None] = {(index, operation.track_id): None for index in outside}
+    return _result(_replace_cuboids(labels, replacements), replacements, [operation.track_id])
+
+
 def _interpolate(labels: Labels, operation: InterpolateTrack, context: EditContext) -> EditResult:
     cuboids = track_cuboids(labels, operation.track_id)
     keys = [(index, cuboid) for index, cuboid in cuboids if cuboid.attributes.get("keyframe") is True]
-    if len(keys) < 2:
+    needed = 1 if operation.mode == "correction" else 2
+    if len(keys) < needed:
         raise ReviewError(
-            f"track {operation.track_id!r} has {len(keys)} keyframe(s): mark at least two (edit a box, or mark it as a keyframe) before interpolating"
+            f"track {operation.track_id!r} has {len(keys)} keyframe(s): mark at least {needed} (edit a box, or mark it as a keyframe) "
+            f"before interpolating ({operation.mode})"
         )
     stamps = labels.timestamps_us
-    first, last = keys[0][0], keys[-1][0]
     key_indices = np.array([index for index, _ in keys])
     key_boxes = np.stack([cuboid.box for _, cuboid in keys])
     present = {index: cuboid for index, cuboid in cuboids}
-    span = np.arange(first, last + 1)
-    path = interpolation.interpolate_path(stamps[key_indices], key_boxes, stamps[span])
-    boxes = {int(index): path[position] for position, index in enumerate(span)}
+    # frames the keyframes span: the path through them (also for frames the track skipped)
+    boxes: dict[int, np.ndarray] = {}
+    if len(keys) >= 2:
+        span = np.arange(key_indices[0], key_indices[-1] + 1)
+        path = interpolation.interpolate_path(stamps[key_indices], key_boxes, stamps[span])
+        boxes = {int(index): path[position] for position, index in enumerate(span)}
     if operation.mode == "correction":
+        # every box of the track: its machine box moved by the blended keyframe corrections
         corrections = np.stack([interpolation.ground_pose(_machine_box(cuboid))[0] for _, cuboid in keys])
         corrections = interpolation.ground_pose(key_boxes) - corrections
-        covered = [int(index) for index in span if index in present]
+        covered = sorted(present)
         base = np.stack([_machine_box(present[index], size=present[index].size) for index in covered])
         corrected = interpolation.interpolate_correction(stamps[key_indices], corrections, stamps[covered], base)
         boxes.update({index: corrected[position] for position, index in enumerate(covered)})
     key_set = set(int(index) for index in key_indices)
-    targets = [int(index) for index in span if int(index) not in key_set]
+    targets = sorted(index for index in boxes if index not in key_set)
     centers = {index: present[index].center for index in present}
     centers.update({index: boxes[index][:3] for index in targets})
     velocities = _velocities(stamps, centers)
@@ -419,6 +438,7 @@ _APPLIERS: dict[type, Callable[[Labels, Any, EditContext], EditResult]] = {
     RejectProposal: _delete,
     MergeTracks: _merge,
     SplitTrack: _split,
+    TrimTrack: _trim,
     SetTrackSize: _set_track_size,
     MarkKeyframe: _mark_keyframe,
     InterpolateTrack: _interpolate,

@@ -17,7 +17,9 @@ Two ways to use keyframes (see `InterpolateTrack`):
   (or an arc, if the headings differ). Yaw is unwrapped across keyframes first, so a turn
   through +-pi goes the short way round. Size is interpolated linearly.
 - correction: every box keeps its own shape; its ground pose (x, y, bottom z, yaw) moves by
-  the keyframe corrections, blended linearly in time between neighbouring keyframes.
+  the keyframe corrections, blended linearly in time between neighbouring keyframes and
+  held before the first and after the last, so one keyframe fixes a track that is only
+  shifted (the correction model avlabel.eval.effort counts edits with).
 
 `plan_keyframes` simulates an annotator who fixes a track against truth with as few
 keyframes as greedy placement needs: it measures how much work a track will take.
@@ -30,11 +32,11 @@ import numpy as np
 from avlabel.structs import wrap_angle
 
 
-def _check_keys(key_times_us: np.ndarray, key_boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_keys(key_times_us: np.ndarray, key_boxes: np.ndarray, *, minimum: int = 2) -> tuple[np.ndarray, np.ndarray]:
     times = np.asarray(key_times_us, dtype=np.int64)
     boxes = np.asarray(key_boxes, dtype=np.float64)
-    if times.ndim != 1 or len(times) < 2:
-        raise ValueError(f"keyframes: need at least two keyframe times, got {times.shape}; mark another keyframe")
+    if times.ndim != 1 or len(times) < minimum:
+        raise ValueError(f"keyframes: need at least {minimum} keyframe time(s), got {times.shape}; mark another keyframe")
     if boxes.shape != (len(times), 7):
         raise ValueError(f"keyframe boxes: expected shape ({len(times)}, 7), got {boxes.shape}")
     if (np.diff(times) <= 0).any():
@@ -165,12 +167,14 @@ def ground_pose(boxes: np.ndarray) -> np.ndarray:
 def interpolate_correction(
     key_times_us: np.ndarray, key_corrections: np.ndarray, times_us: np.ndarray, base_boxes: np.ndarray
 ) -> np.ndarray:
-    """Boxes (T, 7): `base_boxes` (T, 7) moved by corrections blended linearly in time.
+    """Boxes (T, 7): `base_boxes` (T, 7) moved by corrections blended linearly in time
+    between keyframes and held before the first and after the last (one keyframe shifts
+    the whole track).
 
-    key_corrections (K, 4): ground-pose change (dx, dy, d bottom z, dyaw) made at each
+    key_corrections (K >= 1, 4): ground-pose change (dx, dy, d bottom z, dyaw) made at each
     keyframe (corrected pose minus the machine's pose). Sizes stay those of `base_boxes`.
     """
-    key_times, _ = _check_keys(key_times_us, np.zeros((len(np.asarray(key_times_us)), 7)))
+    key_times, _ = _check_keys(key_times_us, np.zeros((len(np.asarray(key_times_us)), 7)), minimum=1)
     corrections = np.asarray(key_corrections, dtype=np.float64)
     if corrections.shape != (len(key_times), 4):
         raise ValueError(f"keyframe corrections: expected shape ({len(key_times)}, 4), got {corrections.shape}")
@@ -232,8 +236,13 @@ def plan_keyframes(
         worst = int(np.argmax(badness))
         return worst, float(badness[worst])
 
-    # add: a keyframe at the worst frame until every frame is within tolerance
-    keyframes = [0, len(times) - 1]
+    # add: a keyframe at the worst frame until every frame is within tolerance (a path
+    # needs both ends; corrections start from the worst frame alone)
+    if mode == "correction":
+        distance, heading = box_errors(boxes, truth_boxes)
+        keyframes = [int(np.argmax(np.maximum(distance / position_tolerance, heading / yaw_tolerance)))]
+    else:
+        keyframes = [0, len(times) - 1]
     while True:
         worst, badness = worst_frame(keyframes)
         if badness <= 1.0 or len(keyframes) >= limit:
@@ -242,7 +251,9 @@ def plan_keyframes(
     if badness > 1.0:
         return keyframes
     # prune: drop keyframes the others make unnecessary (an annotator would not place them)
-    for keyframe in list(keyframes[1:-1]):
+    for keyframe in list(keyframes if mode == "correction" else keyframes[1:-1]):
+        if len(keyframes) == 1:
+            break
         trial = [index for index in keyframes if index != keyframe]
         if worst_frame(trial)[1] <= 1.0:
             keyframes = trial
@@ -253,7 +264,8 @@ def interpolate_track_boxes(
     times_us: np.ndarray, boxes: np.ndarray, key_indices: list[int], key_boxes: np.ndarray, *, mode: str = "path"
 ) -> np.ndarray:
     """The track `boxes` (T, 7) at `times_us` after setting `key_boxes` at `key_indices` and
-    interpolating with `mode`; boxes outside the keyframe span are returned unchanged."""
+    interpolating with `mode`: "path" rebuilds the keyframe span (boxes outside it are
+    returned unchanged), "correction" moves every box."""
     times = np.asarray(times_us, dtype=np.int64)
     boxes = np.asarray(boxes, dtype=np.float64)
     order = np.argsort(key_indices)
@@ -265,7 +277,7 @@ def interpolate_track_boxes(
         result[span] = interpolate_path(times[indices], key_boxes, times[span])
     elif mode == "correction":
         corrections = ground_pose(key_boxes) - ground_pose(boxes[indices])
-        result[span] = interpolate_correction(times[indices], corrections, times[span], boxes[span])
+        result = interpolate_correction(times[indices], corrections, times, boxes)
     else:
         raise ValueError(f"mode: expected 'path' or 'correction', got {mode!r}")
     result[indices] = key_boxes

@@ -299,6 +299,26 @@ class SplitTrack:
 
 
 @dataclass(frozen=True, slots=True)
+class TrimTrack:
+    """Remove a track's cuboids before `start_us` and/or after `end_us` (the tracker began
+    or ended the track too early or too late): one edit per end."""
+
+    kind: ClassVar[str] = "trim_track"
+    track_id: str
+    start_us: int | None = None
+    end_us: int | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "track_id", _name("trim_track.track_id", self.track_id))
+        _set(self, "start_us", _timestamp("trim_track.start_us", self.start_us, optional=True))
+        _set(self, "end_us", _timestamp("trim_track.end_us", self.end_us, optional=True))
+        if self.start_us is None and self.end_us is None:
+            raise ValueError("trim_track: give start_us (keep from there on), end_us (keep up to there) or both")
+        if self.start_us is not None and self.end_us is not None and self.start_us > self.end_us:
+            raise ValueError(f"trim_track: start_us {self.start_us} is after end_us {self.end_us}; to remove the track, delete it")
+
+
+@dataclass(frozen=True, slots=True)
 class SetTrackSize:
     """Give every cuboid of a track the size (length, width, height): one edit fixes a
     whole track. Bottom faces stay where they are."""
@@ -336,11 +356,13 @@ class InterpolateTrack:
     """Rebuild a track between its first and last keyframes from the keyframes, in the
     world frame (see avlabel.review.interpolation). Needs at least two keyframes.
 
-    mode: "path"        the boxes between keyframes follow a smooth curve through the
-                        keyframe boxes (frames the track skipped are filled in);
-          "correction"  every box between keyframes keeps its own shape and moves by the
-                        correction made at the neighbouring keyframes, blended in time
-                        (keeps the tracker's per-frame detail, removes its bias).
+    mode: "path"        the boxes between the first and last keyframes follow a smooth
+                        curve through the keyframe boxes (frames the track skipped are
+                        filled in); needs two keyframes;
+          "correction"  every box of the track keeps its own shape and moves by the
+                        corrections made at the keyframes, blended in time between them
+                        and held beyond the first and last (keeps the tracker's per-frame
+                        detail, removes its bias); one keyframe shifts the whole track.
     """
 
     kind: ClassVar[str] = "interpolate_track"
@@ -357,14 +379,14 @@ OPERATION_TYPES: dict[str, type] = {
     kind.kind: kind
     for kind in (
         Select, MoveCuboid, RotateCuboid, ResizeCuboid, SetBox, FitBoxToPoints, CreateCuboid, DeleteCuboid,
-        DeleteTrack, Relabel, AcceptProposal, RejectProposal, MergeTracks, SplitTrack, SetTrackSize,
+        DeleteTrack, Relabel, AcceptProposal, RejectProposal, MergeTracks, SplitTrack, TrimTrack, SetTrackSize,
         MarkKeyframe, InterpolateTrack,
     )
 }
 
 Operation = (
     Select | MoveCuboid | RotateCuboid | ResizeCuboid | SetBox | FitBoxToPoints | CreateCuboid | DeleteCuboid
-    | DeleteTrack | Relabel | AcceptProposal | RejectProposal | MergeTracks | SplitTrack | SetTrackSize
+    | DeleteTrack | Relabel | AcceptProposal | RejectProposal | MergeTracks | SplitTrack | TrimTrack | SetTrackSize
     | MarkKeyframe | InterpolateTrack
 )
 

@@ -46,6 +46,7 @@ from avlabel.review import (
     Select,
     SetTrackSize,
     SplitTrack,
+    TrimTrack,
     default_box_at,
     empty_labels,
     review_progress,
@@ -415,6 +416,12 @@ class ViewerController:
         self.message = f"split track {cuboid.track_id}: from here on it is track {self.selected_track}"
         return Change.LABELS | Change.SELECTION
 
+    def trim(self, *, before: bool) -> Change:
+        """Cut the selected track's cuboids before (or after) this sweep off."""
+        timestamp, cuboid = self._require_selection()
+        operation = TrimTrack(cuboid.track_id, start_us=timestamp) if before else TrimTrack(cuboid.track_id, end_us=timestamp)
+        return self._apply(operation, f"trimmed track {cuboid.track_id} {'before' if before else 'after'} this sweep")
+
     def size_to_track(self) -> Change:
         _, cuboid = self._require_selection()
         size = tuple(float(value) for value in cuboid.size)
@@ -548,6 +555,8 @@ ACTIONS: dict[str, Action] = {
     "reject": Action("Reject the track (remove it)", lambda c: c.reject_track()),
     "merge": Action("Merge tracks (mark, then merge)", lambda c: c.merge()),
     "split": Action("Split the track here", lambda c: c.split()),
+    "trim_before": Action("Trim the track: drop its boxes before this sweep", lambda c: c.trim(before=True)),
+    "trim_after": Action("Trim the track: drop its boxes after this sweep", lambda c: c.trim(before=False)),
     "size_to_track": Action("Give the whole track this box's size", lambda c: c.size_to_track()),
     "keyframe": Action("Mark / unmark a keyframe", lambda c: c.toggle_keyframe()),
     "interpolate": Action("Interpolate the track between keyframes", lambda c: c.interpolate("path")),
@@ -574,12 +583,12 @@ BINDINGS: tuple[tuple[str, str], ...] = (
     ("I", "grow_length"), ("K", "shrink_length"), ("L", "grow_width"), ("J", "shrink_width"), ("U", "grow_height"), ("O", "shrink_height"),
     ("G", "fit"), ("N", "create"), ("DELETE", "delete_cuboid"), ("shift+DELETE", "delete_track"),
     ("ONE", "label_car"), ("TWO", "label_truck"), ("THREE", "label_pedestrian"), ("FOUR", "label_cyclist"), ("FIVE", "label_other"),
-    ("ENTER", "accept"), ("BACKSPACE", "reject"), ("M", "merge"), ("T", "split"), ("E", "size_to_track"),
+    ("ENTER", "accept"), ("BACKSPACE", "reject"), ("M", "merge"), ("T", "split"), ("LEFT_BRACKET", "trim_before"), ("RIGHT_BRACKET", "trim_after"), ("E", "size_to_track"),
     ("B", "keyframe"), ("C", "interpolate"), ("shift+C", "interpolate_correction"),
     ("ctrl+Z", "undo"), ("ctrl+Y", "redo"), ("ctrl+shift+Z", "redo"), ("ctrl+S", "save"), ("V", "colors"), ("P", "camera_points"), ("Y", "focus"), ("H", "help"),
 )
 
-KEY_NAMES = {"PERIOD": ".", "COMMA": ",", "ONE": "1", "TWO": "2", "THREE": "3", "FOUR": "4", "FIVE": "5"}
+KEY_NAMES = {"PERIOD": ".", "COMMA": ",", "LEFT_BRACKET": "[", "RIGHT_BRACKET": "]", "ONE": "1", "TWO": "2", "THREE": "3", "FOUR": "4", "FIVE": "5"}
 
 
 def help_rows() -> list[tuple[str, str]]:

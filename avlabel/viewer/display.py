@@ -154,7 +154,7 @@ def capture_screen(x: int, y: int, width: int, height: int) -> np.ndarray:
 _KEYSYMS = {
     "PERIOD": "period", "COMMA": "comma", "PAGE_DOWN": "Next", "PAGE_UP": "Prior", "HOME": "Home", "END": "End",
     "SPACE": "space", "TAB": "Tab", "ESCAPE": "Escape", "DELETE": "Delete", "ENTER": "Return", "BACKSPACE": "BackSpace",
-    "ONE": "1", "TWO": "2", "THREE": "3", "FOUR": "4", "FIVE": "5", "shift": "Shift_L", "ctrl": "Control_L",
+    "LEFT_BRACKET": "bracketleft", "RIGHT_BRACKET": "bracketright", "ONE": "1", "TWO": "2", "THREE": "3", "FOUR": "4", "FIVE": "5", "shift": "Shift_L", "ctrl": "Control_L",
 }
 
 

@@ -31,6 +31,7 @@ from avlabel.review import (
     SetBox,
     SetTrackSize,
     SplitTrack,
+    TrimTrack,
     apply_operation,
     default_box_at,
 )
@@ -242,6 +243,17 @@ def test_split_track(session: ReviewSession) -> None:
         session.apply(SplitTrack("2", T[5], "1"))
 
 
+def test_trim_track_ends(session: ReviewSession) -> None:
+    session.apply(TrimTrack("1", start_us=T[2]))
+    assert session.labels.tracks()["1"].timestamps_us.tolist() == T[2:]
+    session.apply(TrimTrack("1", end_us=T[6]))
+    assert session.labels.tracks()["1"].timestamps_us.tolist() == T[2:7]
+    with pytest.raises(ReviewError, match="nothing to trim"):
+        session.apply(TrimTrack("1", T[1], T[8]))
+    with pytest.raises(ReviewError, match="delete or reject the track instead"):
+        session.apply(TrimTrack("3", start_us=T[9]))
+
+
 def test_set_track_size_is_one_operation_for_a_100_frame_track(tmp_path: Path) -> None:
     labels = make_labels(100)
     with ReviewSession.create(tmp_path / "labels.json", labels, annotator="alice") as session:
@@ -303,6 +315,21 @@ def test_correction_mode_keeps_per_frame_detail(tmp_path: Path) -> None:
             np.testing.assert_allclose(lateral, expected, atol=1e-9, err_msg=mode)
             bottoms = [session.cuboid(T[index], "1").center[2] - 0.75 for index in range(10)]
             np.testing.assert_allclose(bottoms, 0.0, atol=1e-9, err_msg=mode)
+
+
+def test_one_correction_keyframe_shifts_the_whole_track(session: ReviewSession) -> None:
+    with pytest.raises(ReviewError, match="mark at least 1"):
+        session.apply(InterpolateTrack("1", "correction"))
+    session.apply(MoveCuboid(T[4], "1", (0.3, -0.6, 0.0)))  # the machine's track is off by the same everywhere
+    result = session.apply(InterpolateTrack("1", "correction"))
+    assert len(result.cuboids) == 9  # every other cuboid of the track
+    for index in range(10):
+        np.testing.assert_allclose(session.cuboid(T[index], "1").center, [index + 0.3, -0.6, 0.8], atol=1e-9)
+    # held beyond the keyframes: two keyframes, corrections blend between and stay outside
+    session.apply(MoveCuboid(T[8], "1", (0.0, 0.4, 0.0)))
+    session.apply(InterpolateTrack("1", "correction"))
+    lateral = [session.cuboid(T[index], "1").center[1] for index in range(10)]
+    np.testing.assert_allclose(lateral, [-0.6] * 5 + [-0.5, -0.4, -0.3, -0.2, -0.2], atol=1e-9)
 
 
 def test_operations_are_pure_functions_of_labels_and_context() -> None:

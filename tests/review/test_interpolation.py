@@ -71,7 +71,7 @@ def test_heading_interpolates_the_short_way_through_pi() -> None:
 def test_no_extrapolation() -> None:
     with pytest.raises(ValueError, match="between the first and the last keyframe"):
         interpolate_path(np.array([0, 10]), np.zeros((2, 7)) + 1, np.array([11]))
-    with pytest.raises(ValueError, match="at least two"):
+    with pytest.raises(ValueError, match="at least 2 keyframe"):
         interpolate_path(np.array([0]), np.ones((1, 7)), np.array([0]))
 
 

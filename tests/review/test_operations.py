@@ -25,6 +25,7 @@ from avlabel.review import (
     SetBox,
     SetTrackSize,
     SplitTrack,
+    TrimTrack,
     default_box_at,
     operation_from_document,
     operation_to_document,
@@ -51,6 +52,8 @@ EXAMPLES = [
     MergeTracks("1", "3", "keep"),
     SplitTrack("1", 1_500_000),
     SplitTrack("1", 1_500_000, "7"),
+    TrimTrack("1", 1_200_000),
+    TrimTrack("1", None, 1_700_000),
     SetTrackSize("1", (4.6, 1.9, 1.5)),
     MarkKeyframe(1_000_000, "1", False),
     InterpolateTrack("1", "correction"),
@@ -83,6 +86,8 @@ def test_round_trip_through_json(operation) -> None:
         (lambda: SetTrackSize("1", (4, -1, 1)), "must be > 0"),
         (lambda: FitBoxToPoints(1_000_000, "1", -0.1), "margin"),
         (lambda: MarkKeyframe(1_000_000, "1", "yes"), "true or false"),
+        (lambda: TrimTrack("1"), "give start_us"),
+        (lambda: TrimTrack("1", 2_000_000, 1_000_000), "delete it"),
     ],
 )
 def test_bad_operations_raise_value_error_with_advice(build, message) -> None:

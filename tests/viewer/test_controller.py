@@ -124,6 +124,10 @@ def test_track_level_actions(controller: ViewerController) -> None:
     controller.select("1")
     controller.perform("merge")  # fold track 1 into it
     assert "1" not in controller.session.labels.tracks() and len(controller.session.labels.tracks()["3"]) == 5
+    controller.perform("trim_after")  # at sweep 1: keep sweeps 0-1 of track 3
+    assert len(controller.session.labels.tracks()["3"]) == 2
+    controller.perform("trim_before")  # keep sweep 1 only
+    assert controller.session.labels.tracks()["3"].timestamps_us.tolist() == [controller.timestamp_us]
     controller.perform("reject")
     assert "3" not in controller.session.labels.tracks()
     controller.go_to_frame(2)
