@@ -86,12 +86,15 @@ def complete_to_size(
     target_length: np.ndarray,
     target_width: np.ndarray,
     sensor_xy: np.ndarray,
+    toward_sensor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grow rectangles (K,) to at least the target sizes (K,), away from the sensor.
 
     Along each axis, when the sensor looks at the rectangle from beyond one end (its
     projection is outside the rectangle's extent), that end is the one seen: it stays
-    put and the far end moves away. When the sensor is beside the extent (a car's side
+    put and the far end moves away; where `toward_sensor` (K,) is True the near end was
+    hidden behind something else, so along the length the far end stays and the near end
+    moves toward the sensor instead. When the sensor is beside the extent (a car's side
     seen along its length), the extent grows evenly. Returns centres (K, 2), length, width.
     """
     centres = np.array(centres, dtype=np.float64, copy=True)
@@ -99,9 +102,11 @@ def complete_to_size(
     new_width = np.maximum(width, target_width)
     heading = np.column_stack([np.cos(yaw), np.sin(yaw)])
     side = np.column_stack([-np.sin(yaw), np.cos(yaw)])
-    for axis, old, new in ((heading, length, new_length), (side, width, new_width)):
+    flips = (np.zeros(len(centres), bool) if toward_sensor is None else np.asarray(toward_sensor, bool), np.zeros(len(centres), bool))
+    for (axis, old, new), flip in zip(((heading, length, new_length), (side, width, new_width)), flips):
         sensor_offset = ((np.asarray(sensor_xy)[None, :] - centres) * axis).sum(axis=1)
         beyond = np.abs(sensor_offset) > old / 2
-        shift = np.where(beyond, -np.sign(sensor_offset) * (new - old) / 2, 0.0)
+        direction = np.where(flip, 1.0, -1.0) * np.sign(sensor_offset)
+        shift = np.where(beyond, direction * (new - old) / 2, 0.0)
         centres += shift[:, None] * axis
     return centres, new_length, new_width

@@ -941,3 +941,4 @@ def _conflicts(
                         found += 1
         result[box] = found
     return result
+

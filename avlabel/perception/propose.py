@@ -128,6 +128,8 @@ def propose_ego(
         )
     for tighter in settings.split_eps:
         labels = _split_oversize(xyz, labels, largest, tighter, settings.min_points)
+    if settings.fragment_gap > 0:
+        labels = _absorb_low_fragments(xyz, heights[candidates], labels, settings)
     if settings.merge_range_gap > 0:
         labels = _merge_along_sight(xyz, labels, sensor_xy, settings.merge_max_extent, settings.merge_range_gap, settings.merge_bearing_overlap)
     order, offsets = boxfit.cluster_order(labels)
@@ -413,6 +415,44 @@ def _split_oversize(xyz: np.ndarray, labels: np.ndarray, largest: float, eps: fl
     clustered = labels >= 0
     _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
     return labels
+
+
+def _absorb_low_fragments(xyz: np.ndarray, heights: np.ndarray, labels: np.ndarray, settings) -> np.ndarray:
+    """Join low pieces (a bonnet or a boot cut off by glass that returns nothing) to the
+    taller cluster beside them.
+
+    A cluster whose top is at most `fragment_max_top` above ground joins the nearest
+    taller cluster whose bird's-eye bounding box lies within `fragment_gap`, when the
+    union's bounding-box diagonal stays within `fragment_max_extent` (a car's). Pedestrians
+    and cyclists are taller than the limit, so they are never absorbed. Returns
+    contiguous labels (N,)."""
+    order, offsets = boxfit.cluster_order(labels)
+    clusters = len(offsets) - 1
+    if clusters < 2:
+        return labels
+    statistics = kernels._cluster_statistics(xyz, heights, heights, order, offsets)
+    low_x, high_x, low_y, high_y, top = statistics[:, 0], statistics[:, 1], statistics[:, 2], statistics[:, 3], statistics[:, 5]
+    pieces = np.flatnonzero(top <= settings.fragment_max_top)
+    if len(pieces) == 0:
+        return labels
+    gap_x = np.maximum(low_x[None, :] - high_x[pieces, None], low_x[pieces, None] - high_x[None, :])
+    gap_y = np.maximum(low_y[None, :] - high_y[pieces, None], low_y[pieces, None] - high_y[None, :])
+    gap = np.hypot(np.maximum(gap_x, 0.0), np.maximum(gap_y, 0.0))
+    union = np.hypot(np.maximum(high_x[pieces, None], high_x[None, :]) - np.minimum(low_x[pieces, None], low_x[None, :]),
+                     np.maximum(high_y[pieces, None], high_y[None, :]) - np.minimum(low_y[pieces, None], low_y[None, :]))
+    allowed = (gap <= settings.fragment_gap) & (union <= settings.fragment_max_extent) & (top[None, :] > top[pieces, None])
+    allowed[np.arange(len(pieces)), pieces] = False
+    target = np.where(allowed.any(axis=1), np.argmin(np.where(allowed, gap, np.inf), axis=1), -1)
+    mapping = np.arange(clusters)
+    moved = target >= 0
+    mapping[pieces[moved]] = target[moved]
+    # A piece joined to another piece follows it to its final cluster.
+    for _ in range(3):
+        mapping = mapping[mapping]
+    merged = labels.copy()
+    clustered = merged >= 0
+    _, merged[clustered] = np.unique(mapping[merged[clustered]], return_inverse=True)
+    return merged
 
 
 def _merge_along_sight(

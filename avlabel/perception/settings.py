@@ -54,6 +54,9 @@ class ClusteringConfig(_Section):
     wall_tolerance: float = Field(0.15, gt=0)  # metres from the wall's line in bird's-eye view
     wall_min_length: float = Field(4.0, gt=0)  # a wall's points span at least this along it
     split_eps: tuple[float, ...] = ()  # tighter radii for clusters too large for any class (off: measured no gain)
+    fragment_gap: float = Field(0.6, ge=0)  # low pieces this near a taller cluster join it (0: off)
+    fragment_max_top: float = Field(1.15, gt=0)  # a piece's top is at most this high above ground
+    fragment_max_extent: float = Field(6.2, gt=0)  # the joined cluster's bird's-eye diagonal at most (a car's)
     merge_range_gap: float = Field(0.0, ge=0)  # join pieces one behind the other along a line of sight (0: off; measured a loss)
     merge_bearing_overlap: float = Field(0.5, ge=0, le=1)  # share of the narrower bearing interval they must share
     merge_max_extent: float = Field(6.0, gt=0)  # bird's-eye diagonal the joined pieces may span (a car's)

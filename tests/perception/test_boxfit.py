@@ -83,6 +83,9 @@ def test_completion_grows_away_from_the_sensor():
     # Seen obliquely from beyond its near end, the near end stays and the far end moves.
     centres, _, _ = complete_to_size(np.array([[10.0, 5.0]]), np.array([3.0]), np.array([0.2]), np.array([0.0]), np.array([4.5]), np.array([1.8]), np.zeros(2))
     np.testing.assert_allclose(centres, [[8.5 + 4.5 / 2, 5.0 + 0.8]], atol=1e-9)
+    # A near end hidden behind something else: the far end stays, the box grows toward the sensor.
+    centres, _, _ = complete_to_size(np.array([[10.05, 0.0]]), np.array([0.1]), np.array([1.8]), np.array([0.0]), np.array([4.5]), np.array([1.8]), np.zeros(2), np.array([True]))
+    np.testing.assert_allclose(centres, [[10.1 - 4.5 / 2, 0.0]], atol=1e-9)
     # Never shrinks.
     _, length, width = complete_to_size(np.zeros((1, 2)) + 5, np.array([6.0]), np.array([2.5]), np.array([0.3]), np.array([4.5]), np.array([1.8]), np.zeros(2))
     assert length[0] == 6.0 and width[0] == 2.5
