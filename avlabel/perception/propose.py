@@ -130,6 +130,8 @@ def propose_ego(
         labels = _split_oversize(xyz, labels, largest, tighter, settings.min_points)
     if settings.fragment_gap > 0:
         labels = _absorb_low_fragments(xyz, heights[candidates], labels, settings)
+    if settings.group_eps > 0:
+        labels = _split_groups(xyz, heights[candidates], labels, settings)
     if settings.merge_range_gap > 0:
         labels = _merge_along_sight(xyz, labels, sensor_xy, settings.merge_max_extent, settings.merge_range_gap, settings.merge_bearing_overlap)
     order, offsets = boxfit.cluster_order(labels)
@@ -412,6 +414,46 @@ def _split_oversize(xyz: np.ndarray, labels: np.ndarray, largest: float, eps: fl
     parts = cluster.dbscan(xyz[inside], eps, min_points)
     labels = labels.copy()
     labels[inside] = np.where(parts >= 0, parts + int(labels.max()) + 1, -1)
+    clustered = labels >= 0
+    _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
+    return labels
+
+
+def _split_groups(xyz: np.ndarray, heights: np.ndarray, labels: np.ndarray, settings) -> np.ndarray:
+    """Part people walking together: a cluster of pedestrian height whose torso slice
+    (`group_band` above ground) falls apart, in bird's-eye DBSCAN with radius
+    `group_eps`, into two or more person-sized pieces is split between them (each point
+    to the nearest piece). Car roofs are one wide piece and stay whole. Returns
+    contiguous labels (N,)."""
+    order, offsets = boxfit.cluster_order(labels)
+    clusters = len(offsets) - 1
+    if clusters == 0:
+        return labels
+    statistics = kernels._cluster_statistics(xyz, heights, heights, order, offsets)
+    diagonal = np.hypot(statistics[:, 1] - statistics[:, 0], statistics[:, 3] - statistics[:, 2])
+    top = statistics[:, 5]
+    suspects = np.flatnonzero((top >= settings.group_min_top) & (top <= settings.group_max_top) & (diagonal >= 0.8) & (diagonal <= settings.group_max_extent))
+    labels = labels.copy()
+    next_label = clusters
+    low, high = settings.group_band
+    for cluster_index in suspects:
+        members = order[offsets[cluster_index] : offsets[cluster_index + 1]]
+        torso = members[(heights[members] >= low) & (heights[members] <= high)]
+        if len(torso) < 2 * settings.min_points:
+            continue
+        flat = np.column_stack([xyz[torso, :2], np.zeros(len(torso))])
+        parts = cluster.dbscan(flat, settings.group_eps, settings.min_points)
+        count = int(parts.max()) + 1
+        if count < 2:
+            continue
+        centroids = np.array([flat[parts == part, :2].mean(axis=0) for part in range(count)])
+        spans = np.array([np.hypot(*np.ptp(flat[parts == part, :2], axis=0)) for part in range(count)])
+        sizes = np.bincount(parts[parts >= 0], minlength=count)
+        if (spans > settings.group_person_extent).any() or (sizes < settings.min_points).any():
+            continue
+        nearest = np.argmin(((xyz[members, None, :2] - centroids[None, :, :]) ** 2).sum(axis=2), axis=1)
+        labels[members] = np.where(nearest == 0, cluster_index, next_label + nearest - 1)
+        next_label += count - 1
     clustered = labels >= 0
     _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
     return labels

@@ -57,6 +57,12 @@ class ClusteringConfig(_Section):
     fragment_gap: float = Field(0.6, ge=0)  # low pieces this near a taller cluster join it (0: off)
     fragment_max_top: float = Field(1.15, gt=0)  # a piece's top is at most this high above ground
     fragment_max_extent: float = Field(6.2, gt=0)  # the joined cluster's bird's-eye diagonal at most (a car's)
+    group_eps: float = Field(0.2, ge=0)  # bird's-eye radius that parts people in a group (0: off)
+    group_band: tuple[float, float] = (1.0, 1.9)  # torso slice above ground, metres
+    group_min_top: float = Field(1.5, gt=0)  # a group's top is at least this high ...
+    group_max_top: float = Field(2.1, gt=0)  # ... and at most this
+    group_max_extent: float = Field(4.0, gt=0)  # bird's-eye diagonal of a group at most
+    group_person_extent: float = Field(1.0, gt=0)  # every piece of a group is at most this wide
     merge_range_gap: float = Field(0.0, ge=0)  # join pieces one behind the other along a line of sight (0: off; measured a loss)
     merge_bearing_overlap: float = Field(0.5, ge=0, le=1)  # share of the narrower bearing interval they must share
     merge_max_extent: float = Field(6.0, gt=0)  # bird's-eye diagonal the joined pieces may span (a car's)
