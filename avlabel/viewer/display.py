@@ -33,10 +33,11 @@ def virtual_display(*, screen: str = SCREEN, force: bool = False) -> Iterator[st
     """Start Xvfb on a free display and point DISPLAY at it for the duration; when DISPLAY
     is already set (a desktop, or a caller's Xvfb) use that instead, unless `force`.
 
-    Xvfb runs with -terminate: it exits when its last client disconnects. A client that is
-    still connected when the block ends (Open3D keeps its connection until the process
-    exits) keeps it alive until then; killing the server under it would make Xlib end the
-    process with "XIO: fatal IO error".
+    Xvfb runs with -terminate: it exits when its last client disconnects. This function
+    holds a connection for the whole block; a client still connected when the block ends
+    (Open3D keeps its connection until its process exits) keeps the server alive until
+    then, because killing the server under it would make Xlib end that process with
+    "XIO: fatal IO error".
     """
     if os.environ.get("DISPLAY") and not force:
         yield os.environ["DISPLAY"]
@@ -57,6 +58,10 @@ def virtual_display(*, screen: str = SCREEN, force: bool = False) -> Iterator[st
             process.kill()
             process.wait()
             raise
+    # A connection of our own keeps the server up for the whole block, however many
+    # clients (viewer processes) come and go in it.
+    x11 = _x11()
+    keeper = x11.XOpenDisplay(display.encode())
     previous = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = display
     logger.info("Xvfb %s on %s (pid %d)", screen, display, process.pid)
@@ -67,8 +72,11 @@ def virtual_display(*, screen: str = SCREEN, force: bool = False) -> Iterator[st
             os.environ.pop("DISPLAY", None)
         else:
             os.environ["DISPLAY"] = previous
-        # One short connection: if nobody else is connected, its end ends the server.
-        _touch(display)
+        # Letting go: if nobody else is connected, the server ends now.
+        if keeper:
+            x11.XCloseDisplay(keeper)
+        else:
+            _touch(display)
         try:
             process.wait(timeout=2)
         except subprocess.TimeoutExpired:

@@ -93,3 +93,29 @@ def _read_png(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     assert image is not None, f"{path} is not a readable PNG"
     return image[:, :, ::-1]
+
+
+SAMPLE_LOG = HERE.parent.parent / "sample_data" / "town_seed7.h5"
+
+
+@pytest.mark.gui
+@pytest.mark.skipif(not SAMPLE_LOG.exists(), reason="sample_data/town_seed7.h5 not present")
+def test_view_command_screenshots_the_sample_log(tmp_path: Path, display: str) -> None:
+    """`avlabel view LOG --screenshot PNG` on the committed sample log: the first review-queue
+    track selected, the window saved; the labels file is the log's truth, unchanged."""
+    log = tmp_path / "town.h5"
+    log.symlink_to(SAMPLE_LOG)
+    environment = dict(os.environ, DISPLAY=display)
+    completed = subprocess.run(
+        [sys.executable, "-m", "avlabel.cli", "view", str(log), "--annotator", "ci", "--screenshot", str(tmp_path / "view.png")],
+        env=environment, capture_output=True, text=True, timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "labels in" in completed.stdout
+    labels = read_labels(tmp_path / "town.labels.json")  # started from the log's truth, beside the log
+    assert labels.metadata["started_from"] == "truth" and labels.num_cuboids() == 2728
+    image = _read_png(tmp_path / "view.png").astype(int)
+    assert image.shape == (1000, 1600, 3)
+    scene, cameras = image[:900, :1000], image[:900, 1110:]
+    assert (scene.sum(axis=2) > 150).mean() > 0.02  # a 32-beam sweep's points and boxes
+    assert cameras.std() > 30  # three camera images, not a flat panel
