@@ -41,6 +41,7 @@ from avlabel.review import (
     RejectProposal,
     Relabel,
     ResizeCuboid,
+    ReviewProgress,
     ReviewSession,
     RotateCuboid,
     Select,
@@ -110,8 +111,10 @@ class ViewerController:
         self.camera_points = True  # LiDAR points drawn over the camera images
         self.merge_source: str | None = None
         self.message = "ready"
-        self._queue_cache: tuple[int, list[QueueItem]] | None = None
-        self._label_index_cache: tuple[int, dict[int, int]] | None = None
+        # caches keyed by the labels' frames tuple (held, compared by identity)
+        self._queue_cache: tuple[tuple, list[QueueItem]] | None = None
+        self._progress_cache: tuple[tuple, ReviewProgress] | None = None
+        self._label_index_cache: tuple[tuple, dict[int, int]] | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -183,13 +186,16 @@ class ViewerController:
 
     def queue(self) -> list[QueueItem]:
         labels = self.session.labels
-        if self._queue_cache is None or self._queue_cache[0] != id(labels.frames):
-            self._queue_cache = (id(labels.frames), review_queue(labels))
+        if self._queue_cache is None or self._queue_cache[0] is not labels.frames:
+            self._queue_cache = (labels.frames, review_queue(labels))
         return self._queue_cache[1]
 
     def status(self) -> str:
         """One line: sweep, review progress, unsaved state, annotator, last message."""
-        progress = review_progress(self.session.labels)
+        labels = self.session.labels
+        if self._progress_cache is None or self._progress_cache[0] is not labels.frames:
+            self._progress_cache = (labels.frames, review_progress(labels))
+        progress = self._progress_cache[1]
         seconds = (self.timestamp_us - int(self.frames.timestamps_us[0])) / 1e6
         saved = "unsaved edits (journaled)" if self.session.dirty else "saved"
         return (
@@ -476,8 +482,8 @@ class ViewerController:
 
     def _label_index(self) -> dict[int, int]:
         labels = self.session.labels
-        if self._label_index_cache is None or self._label_index_cache[0] != id(labels.frames):
-            self._label_index_cache = (id(labels.frames), {frame.timestamp_us: index for index, frame in enumerate(labels.frames)})
+        if self._label_index_cache is None or self._label_index_cache[0] is not labels.frames:
+            self._label_index_cache = (labels.frames, {frame.timestamp_us: index for index, frame in enumerate(labels.frames)})
         return self._label_index_cache[1]
 
     def _label_timestamp(self) -> int | None:
