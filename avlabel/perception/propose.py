@@ -433,30 +433,35 @@ def _split_groups(xyz: np.ndarray, heights: np.ndarray, labels: np.ndarray, sett
     diagonal = np.hypot(statistics[:, 1] - statistics[:, 0], statistics[:, 3] - statistics[:, 2])
     top = statistics[:, 5]
     suspects = np.flatnonzero((top >= settings.group_min_top) & (top <= settings.group_max_top) & (diagonal >= 0.8) & (diagonal <= settings.group_max_extent))
+    if len(suspects) == 0:
+        return labels
+    # All suspects' torso slices in one bird's-eye DBSCAN, each lifted to its own height
+    # (10 m apart) so that neighbouring suspects never join.
+    low, high = settings.group_band
+    members = order[np.concatenate([np.arange(offsets[index], offsets[index + 1]) for index in suspects])]
+    owner = np.repeat(suspects, np.diff(offsets)[suspects])
+    torso = (heights[members] >= low) & (heights[members] <= high)
+    lifted = np.column_stack([xyz[members[torso], :2], 10.0 * owner[torso]])
+    parts = cluster.dbscan(lifted, settings.group_eps, settings.min_points)
     labels = labels.copy()
     next_label = clusters
-    low, high = settings.group_band
     for cluster_index in suspects:
-        members = order[offsets[cluster_index] : offsets[cluster_index + 1]]
-        torso = members[(heights[members] >= low) & (heights[members] <= high)]
-        if len(torso) < 2 * settings.min_points:
+        mine = owner[torso] == cluster_index
+        pieces = parts[mine]
+        found = np.unique(pieces[pieces >= 0])
+        if len(found) < 2:
             continue
-        flat = np.column_stack([xyz[torso, :2], np.zeros(len(torso))])
-        parts = cluster.dbscan(flat, settings.group_eps, settings.min_points)
-        count = int(parts.max()) + 1
-        if count < 2:
-            continue
-        centroids = np.array([flat[parts == part, :2].mean(axis=0) for part in range(count)])
-        spans = np.array([np.hypot(*np.ptp(flat[parts == part, :2], axis=0)) for part in range(count)])
-        sizes = np.bincount(parts[parts >= 0], minlength=count)
+        flat = lifted[mine, :2]
+        centroids = np.array([flat[pieces == piece].mean(axis=0) for piece in found])
+        spans = np.array([np.hypot(*np.ptp(flat[pieces == piece], axis=0)) for piece in found])
+        sizes = np.array([np.count_nonzero(pieces == piece) for piece in found])
         if (spans > settings.group_person_extent).any() or (sizes < settings.min_points).any():
             continue
-        nearest = np.argmin(((xyz[members, None, :2] - centroids[None, :, :]) ** 2).sum(axis=2), axis=1)
-        labels[members] = np.where(nearest == 0, cluster_index, next_label + nearest - 1)
-        next_label += count - 1
-    clustered = labels >= 0
-    _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
-    return labels
+        points = members[owner == cluster_index]
+        nearest = np.argmin(((xyz[points, None, :2] - centroids[None, :, :]) ** 2).sum(axis=2), axis=1)
+        labels[points] = np.where(nearest == 0, cluster_index, next_label + nearest - 1)
+        next_label += len(found) - 1
+    return _contiguous(labels)
 
 
 def _absorb_low_fragments(xyz: np.ndarray, heights: np.ndarray, labels: np.ndarray, settings) -> np.ndarray:
@@ -493,8 +498,8 @@ def _absorb_low_fragments(xyz: np.ndarray, heights: np.ndarray, labels: np.ndarr
         mapping = mapping[mapping]
     merged = labels.copy()
     clustered = merged >= 0
-    _, merged[clustered] = np.unique(mapping[merged[clustered]], return_inverse=True)
-    return merged
+    merged[clustered] = mapping[merged[clustered]]
+    return _contiguous(merged)
 
 
 def _merge_along_sight(
@@ -550,6 +555,20 @@ def _merge_along_sight(
     clustered = merged >= 0
     _, merged[clustered] = np.unique(roots[merged[clustered]], return_inverse=True)
     return merged
+
+
+def _contiguous(labels: np.ndarray) -> np.ndarray:
+    """Labels >= 0 renumbered 0..K-1 in the order of their values (no sort: a lookup)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    clustered = labels >= 0
+    if not clustered.any():
+        return labels
+    present = np.zeros(int(labels.max()) + 1, bool)
+    present[labels[clustered]] = True
+    lookup = np.cumsum(present) - 1
+    result = labels.copy()
+    result[clustered] = lookup[labels[clustered]]
+    return result
 
 
 def _root_of(parents: np.ndarray, item: int) -> int:
