@@ -94,19 +94,26 @@ def render(scenario: Scenario, static: StaticScene, calibration: Calibration, ra
     color = color * (1.0 - haze[:, None]) + _SKY_HORIZON * haze[:, None]
 
     # ---- sky where nothing was hit
-    elevation = np.clip(directions[:, 2], 0.0, 1.0) ** 0.6
-    image = _SKY_HORIZON * (1.0 - elevation[:, None]) + _SKY_ZENITH * elevation[:, None]
+    image = np.empty((len(directions), 3))
     image[hit] = color
+    sky = np.flatnonzero(~np.isfinite(hits.distance))
+    elevation = np.clip(directions[sky, 2], 0.0, 1.0) ** 0.6
+    image[sky] = _SKY_HORIZON * (1.0 - elevation[:, None]) + _SKY_ZENITH * elevation[:, None]
 
     # ---- sensor: vignetting and noise
-    image = image.reshape(height, width, 3)
-    row, column = np.mgrid[0:height, 0:width]
-    radius = np.hypot((column - width / 2) / (width / 2), (row - height / 2) / (height / 2))
-    image *= (1.0 - 0.12 * radius**2)[..., None]
+    image = image.reshape(height, width, 3) * _vignette(width, height)[..., None]
     if rng is not None:
         image += rng.normal(0.0, 0.005, image.shape)
     instance = hits.instance.reshape(height, width).astype(np.int32)
     return Rendering(np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8), instance)
+
+
+@lru_cache(maxsize=8)
+def _vignette(width: int, height: int) -> np.ndarray:
+    """(height, width) brightness factor: 12 % darker in the corners."""
+    row, column = np.mgrid[0:height, 0:width]
+    radius = np.hypot((column - width / 2) / (width / 2), (row - height / 2) / (height / 2))
+    return 1.0 - 0.12 * radius**2
 
 
 @lru_cache(maxsize=8)
