@@ -97,7 +97,11 @@ def classify(features: ClusterFeatures, classes: dict[str, ClassConfig], config:
     alignment = column(features.sight_alignment) if features.sight_alignment is not None else np.full((count, 1), 0.5)
     options = []
     for along, across, along_sight in ((length, width, alignment), (width, length, np.sqrt(np.clip(1.0 - alignment**2, 0.0, 1.0)))):
-        envelope = (along <= table["max_length"] + config.size_slack) & (across <= table["max_width"] + config.size_slack)
+        # Beyond the class's envelope the likelihood falls off within size_slack (a
+        # pedestrian brushing past a car widens its cluster a little; a wall a lot).
+        envelope = _gaussian(np.maximum(along - table["max_length"], 0.0), 0.0, config.size_slack) * _gaussian(
+            np.maximum(across - table["max_width"], 0.0), 0.0, config.size_slack
+        )
         hidden_length = np.where(along < table["min_length"], 1.0 - config.sight_preference * (1.0 - along_sight), 1.0)
         options.append(envelope * hidden_length * _size_term(along, table["length"], table["min_length"], table["size_tolerance"], config)
                        * _size_term(across, table["width"], table["min_width"], table["size_tolerance"], config))

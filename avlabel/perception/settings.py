@@ -50,7 +50,7 @@ class ClusteringConfig(_Section):
     eps: float = Field(0.5, gt=0)  # metres, at short range
     eps_per_metre: float = Field(0.0, ge=0)  # > 0: the radius grows with range
     min_points: int = Field(3, ge=1)
-    wall_rounds: int = Field(0, ge=0)  # peel this many walls off oversize clusters (0: off; measured no gain, 6 ms)
+    wall_rounds: int = Field(2, ge=0)  # peel this many walls off oversize clusters (0: off)
     wall_tolerance: float = Field(0.15, gt=0)  # metres from the wall's line in bird's-eye view
     wall_min_length: float = Field(4.0, gt=0)  # a wall's points span at least this along it
     split_eps: tuple[float, ...] = ()  # tighter radii for clusters too large for any class (off: measured no gain)
@@ -143,7 +143,7 @@ class ScoreConfig(_Section):
     partial_view_factor: float = Field(0.85, gt=0, le=1)  # per dimension seen shorter than the class minimum
     height_slack: float = Field(0.1, ge=0)  # metres of height the envelope forgives at short range
     height_slack_per_metre: float = Field(0.005, ge=0)  # plus this per metre (beam spacing)
-    size_slack: float = Field(0.15, ge=0)  # metres of length/width the envelope forgives
+    size_slack: float = Field(0.15, gt=0)  # metres over the envelope at which the likelihood is down to 0.6
     edge_softness: float = Field(0.15, gt=0)  # width of the ramp around min_edge_fraction
     roughness_softness: float = Field(0.04, gt=0)  # width of the ramp around max_roughness
     visible_softness: float = Field(0.3, gt=0)  # width of the ramp around min_visible_length
