@@ -5,9 +5,9 @@ Per track, in order:
 1. class: the score-weighted vote of its detections;
 2. evidence: a track score from its detections' scores and how many there are; too
    short or too weak tracks are dropped, weak ones kept but flagged for review;
-3. one size per rigid object: a weighted quantile of the sizes seen in its
-   best-observed frames (most LiDAR points), since partial views only under-estimate
-   (`shape.py`);
+3. one size per rigid object: voted by its full views, bounded below by its partial
+   views (`shape.py`); a track larger than anything of its class (`maximum_size`: a
+   wall or a building the proposals took for a car) is dropped;
 4. partial views re-centred: a box fitted to the visible faces of an object is short on
    the far side, so its centre is moved away from the ego until the box has the track's
    size with its visible faces kept where they were (`shape.py`);
@@ -64,6 +64,8 @@ def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig
         return None
 
     size, measurements = track_measurements(rows, detections, table)
+    if (size > np.asarray(table.maximum_size)).any():
+        return None  # a wall, a building, a fence: nothing of this class is that big
     noise_std = detections.noise_std[rows]
     smoothed = smooth(rows, detections.frame[rows], detections.times_s, measurements, noise_std, table)
 
@@ -157,9 +159,16 @@ def fixed_pose(smoothed: SmoothedTrack, measurements: np.ndarray, noise_std: np.
 
 
 def heading_from_motion(smoothed: SmoothedTrack, table: ClassTracking) -> np.ndarray:
-    """(T,) unwrapped yaw of a moving object: flipped by pi if it mostly points against its
-    travel, then fused, where faster than `moving_speed`, with the smoothed velocity's
-    heading (inverse-variance weights; a reversing object keeps its yaw's sense)."""
+    """(T,) unwrapped yaw of a moving object.
+
+    Whether the object drives forwards or backwards is decided once for the whole track:
+    forwards, unless its smoothed yaws, weighted by speed, mostly point against its travel
+    (box fits are ambiguous by pi; a car that reverses all the way is rare). Where faster
+    than `moving_speed`, the yaw is the heading of the smoothed velocity (turned by pi if
+    reversing), fused with the smoothed yaw brought within pi/2 of it, each weighted by its
+    inverse variance. Slower frames keep their smoothed yaw, turned by pi where needed to
+    agree with the nearest moving frame.
+    """
     yaw = smoothed.means[:, 3].copy()
     velocity = smoothed.means[:, 4:6]
     speed = np.linalg.norm(velocity, axis=1)
@@ -167,16 +176,25 @@ def heading_from_motion(smoothed: SmoothedTrack, table: ClassTracking) -> np.nda
     if not moving.any():
         return yaw
     heading = np.arctan2(velocity[:, 1], velocity[:, 0])
-    if np.sum(speed[moving] * np.cos(yaw[moving] - heading[moving])) < 0:
-        yaw += math.pi
+    reversing = np.sum(speed[moving] * np.cos(yaw[moving] - heading[moving])) < 0
+    direction = heading + (math.pi if reversing else 0.0)
+    offset = _within_half_turn(yaw - direction)
     across = np.column_stack([-np.sin(heading), np.cos(heading)])
     heading_variance = np.einsum("ti,tij,tj->t", across, smoothed.covariances[:, 4:6, 4:6], across) / np.maximum(speed, 1e-6) ** 2
     yaw_variance = smoothed.covariances[:, 3, 3]
-    difference = np.asarray(wrap_angle(heading - yaw))
-    reversing = np.abs(difference) > math.pi / 2
-    difference[reversing] = np.asarray(wrap_angle(difference[reversing] + math.pi))
-    weight = np.where(moving, yaw_variance / (yaw_variance + heading_variance), 0.0)
-    return yaw + weight * difference
+    motion_weight = yaw_variance / (yaw_variance + heading_variance)
+    result = yaw.copy()
+    result[moving] = direction[moving] + (1.0 - motion_weight[moving]) * offset[moving]
+    moving_steps = np.flatnonzero(moving)
+    for step in np.flatnonzero(~moving):
+        nearest = moving_steps[np.argmin(np.abs(moving_steps - step))]
+        result[step] = result[nearest] + _within_half_turn(yaw[step] - result[nearest])
+    return result
+
+
+def _within_half_turn(angle: np.ndarray | float) -> np.ndarray:
+    """Angles moved by multiples of pi into [-pi/2, pi/2)."""
+    return np.mod(np.asarray(angle) + math.pi / 2, math.pi) - math.pi / 2
 
 
 def fillable(observed: np.ndarray, times_s: np.ndarray, maximum_gap_seconds: float) -> np.ndarray:

@@ -9,7 +9,7 @@ State and measurement layouts are those of `avlabel.tracking.motion`:
 Measurement noise is diagonal, so an update is a sequence of scalar updates, one per
 measured component (exactly the joint update, without a matrix inverse). Components 0..5
 observe the state directly; lateral_speed observes -sin(yaw) vx + cos(yaw) vy with the
-measured yaw.
+measured yaw (the state's when the measured one is not used).
 """
 
 from __future__ import annotations
@@ -51,11 +51,19 @@ def _predict(mean: np.ndarray, covariance: np.ndarray, dt: float, acceleration: 
 
 
 @njit(**_JIT)
-def _update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, noise_std: np.ndarray, gain: np.ndarray) -> None:
-    """In place: sequential scalar updates with each finite component. gain: (7,) scratch."""
+def _update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, noise_std: np.ndarray, yaw_gate: float, gain: np.ndarray) -> None:
+    """In place: sequential scalar updates with each finite component. gain: (7,) scratch.
+
+    A measured yaw further from the state's than max(3 std of the innovation, yaw_gate)
+    radians is not used (a box fitted across instead of along the object); the lateral
+    speed then uses the state's yaw."""
+    yaw_used = math.isfinite(measurement[3])
+    if yaw_used:
+        yaw_spread = math.sqrt(covariance[3, 3] + noise_std[3] ** 2)
+        yaw_used = abs(measurement[3] - mean[3]) <= max(3.0 * yaw_spread, yaw_gate)
     for component in range(_DIRECT):
         value = measurement[component]
-        if not math.isfinite(value):
+        if not math.isfinite(value) or (component == 3 and not yaw_used):
             continue
         innovation_variance = covariance[component, component] + noise_std[component] ** 2
         innovation = value - mean[component]
@@ -67,8 +75,9 @@ def _update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, n
             for column in range(_STATE):
                 covariance[row, column] -= gain[row] * gain[column] * innovation_variance
     if math.isfinite(measurement[6]):
-        # Lateral speed: row h = [0, 0, 0, 0, -sin, cos, 0] at the measured (else the state's) yaw.
-        heading = measurement[3] if math.isfinite(measurement[3]) else mean[3]
+        # Lateral speed: row h = [0, 0, 0, 0, -sin, cos, 0] at the measured yaw, or the
+        # state's where the measured one was not used.
+        heading = measurement[3] if yaw_used else mean[3]
         across_x, across_y = -math.sin(heading), math.cos(heading)
         innovation_variance = noise_std[6] ** 2
         for row_a, weight_a in ((4, across_x), (5, across_y)):
@@ -101,6 +110,7 @@ def _filter_and_smooth(
     acceleration: float,
     yaw_acceleration: float,
     vertical: float,
+    yaw_gate: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kalman filter forward over T steps at times steps_s (T,), then Rauch-Tung-Striebel back.
 
@@ -131,7 +141,7 @@ def _filter_and_smooth(
             measurement[3] += math.pi * np.round((mean[3] - measurement[3]) / math.pi)
             aligned[step] = measurement
             if step > 0:
-                _update(mean, covariance, measurement, noise_std[observation], gain)
+                _update(mean, covariance, measurement, noise_std[observation], yaw_gate, gain)
         means[step] = mean
         covariances[step] = covariance
 
@@ -159,11 +169,12 @@ def _predict_many(
 
 
 @njit(**_JIT)
-def _update_many(means: np.ndarray, covariances: np.ndarray, measurements: np.ndarray, noise_std: np.ndarray) -> None:
-    """In place: update K tracks (K, 7), (K, 7, 7) each with its measurement (K, 7) and noise
-    (K, 7); every measured yaw is first moved by multiples of pi next to its track's yaw."""
+def _update_many(means: np.ndarray, covariances: np.ndarray, measurements: np.ndarray, noise_std: np.ndarray, yaw_gates: np.ndarray) -> None:
+    """In place: update K tracks (K, 7), (K, 7, 7) each with its measurement (K, 7), noise
+    (K, 7) and yaw gate (K,); every measured yaw is first moved by multiples of pi next to
+    its track's yaw."""
     gain = np.empty(_STATE)
     for track in range(means.shape[0]):
         measurement = measurements[track].copy()
         measurement[3] += math.pi * np.round((means[track, 3] - measurement[3]) / math.pi)
-        _update(means[track], covariances[track], measurement, noise_std[track], gain)
+        _update(means[track], covariances[track], measurement, noise_std[track], yaw_gates[track], gain)

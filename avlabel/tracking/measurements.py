@@ -36,6 +36,7 @@ class Detections:
     labels: tuple[str, ...]  # (N,)
     num_points: np.ndarray  # (N,) int64, LiDAR points inside, 0 when unknown
     seen_sizes: np.ndarray  # (N, 3) float64, [l, w, h] the sensor saw (see seen_sizes()), for the size vote
+    side_visible: np.ndarray  # (N,) bool, the ego saw the box's side (outside its width), so its length (True without poses)
     velocities: np.ndarray  # (N, 2) float64, radar [vx, vy] m/s, NaN where unknown
     ranges: np.ndarray  # (N,) float64, ground-plane distance from the ego, m (NaN without poses)
     measurements: np.ndarray  # (N, 7) float64, [x, y, z, yaw, vx, vy, lateral_speed] (motion.MEASUREMENT), NaN: not measured
@@ -110,6 +111,7 @@ def collect(proposals: Labels, config: TrackingConfig, poses: PoseSeries | None)
         labels=labels,
         num_points=num_points,
         seen_sizes=seen,
+        side_visible=side_visible(boxes, positions[frame]),
         velocities=velocities,
         ranges=ranges,
         measurements=np.column_stack([boxes[:, :3], boxes[:, 6], velocities, np.where(lateral > 0, 0.0, np.nan)]),
@@ -135,3 +137,12 @@ def seen_sizes(cuboids: tuple[Cuboid, ...], attribute: str) -> np.ndarray:
         if isinstance(seen, (list, tuple)) and len(seen) == 3 and all(isinstance(value, (int, float)) and value > 0 for value in seen):
             sizes[index] = (max(seen[0], seen[1]), min(seen[0], seen[1]), seen[2])
     return sizes
+
+
+def side_visible(boxes: np.ndarray, ego_positions: np.ndarray) -> np.ndarray:
+    """(N,) bool: the ego (ego_positions (N, 3), world) lies outside the width of its box
+    (N, 7), so the box's side, and with it the box's full length, faced the sensor. True
+    where the ego position is unknown (NaN)."""
+    offset = ego_positions[:, :2] - boxes[:, :2]
+    across = -np.sin(boxes[:, 6]) * offset[:, 0] + np.cos(boxes[:, 6]) * offset[:, 1]
+    return ~(np.abs(across) <= 0.5 * boxes[:, 4])

@@ -80,16 +80,20 @@ def process_noise(dt: float, acceleration: float, yaw_acceleration: float, verti
     return noise
 
 
-def initial_state(measurement: np.ndarray, noise_std: np.ndarray, initial_speed: float, initial_yaw_rate: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def initial_state(
+    measurement: np.ndarray, noise_std: np.ndarray, initial_speed: float, initial_yaw: float = 0.0, initial_yaw_rate: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean (7,) and covariance (7, 7) of a track born from one measurement (7,).
 
-    Unmeasured velocity starts at 0 with std `initial_speed` (m/s); the yaw rate at 0 with
-    std `initial_yaw_rate` (rad/s).
+    Unmeasured velocity starts at 0 with std `initial_speed` (m/s); the yaw with the
+    larger of its measurement's std and `initial_yaw` (rad: one box's yaw may be a
+    quarter turn off); the yaw rate at 0 with std `initial_yaw_rate` (rad/s).
     """
     mean = np.zeros(STATE_SIZE)
     variances = np.empty(STATE_SIZE)
     mean[:4] = measurement[:4]
     variances[:4] = noise_std[:4] ** 2
+    variances[3] = max(variances[3], initial_yaw**2)
     velocity_known = np.isfinite(measurement[4:6]).all()
     mean[4:6] = measurement[4:6] if velocity_known else 0.0
     variances[4:6] = noise_std[4:6] ** 2 if velocity_known else initial_speed**2
@@ -113,7 +117,8 @@ def update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, no
     Returns the updated mean (7,), covariance (7, 7) (Joseph form) and the squared
     Mahalanobis distance of the innovation (0 when nothing was measured). The yaw must
     already be aligned with `align_yaw`; without a measured yaw the lateral row uses the
-    state's.
+    state's. (The numba kernels also gate the yaw, see kernels._update; this matrix form
+    is their reference.)
     """
     observed = np.isfinite(measurement)
     if not observed.any():

@@ -145,7 +145,8 @@ class OnlineTracker:
         measurements[:, :2] = self._centres[tracks, columns]
         means = np.stack([self._live[track].mean for track in tracks])
         covariances = np.stack([self._live[track].covariance for track in tracks])
-        kernels._update_many(means, covariances, measurements, self.detections.noise_std[matched_rows])
+        yaw_gates = np.array([self.config.for_label(self._live[track].label).yaw_gate for track in tracks])
+        kernels._update_many(means, covariances, measurements, self.detections.noise_std[matched_rows], yaw_gates)
         for track, row, mean, covariance in zip(tracks, matched_rows, means, covariances):
             live = self._live[track]
             live.mean, live.covariance = mean, covariance
@@ -158,7 +159,7 @@ class OnlineTracker:
             table = self.config.for_label(self.detections.labels[row])
             if self.detections.scores[row] < table.birth_score:
                 continue
-            mean, covariance = motion.initial_state(self._measurements[row], self.detections.noise_std[row], table.initial_speed)
+            mean, covariance = motion.initial_state(self._measurements[row], self.detections.noise_std[row], table.initial_speed, table.birth_yaw_noise)
             time_s = float(self._times_s[frame_index])
             live = _LiveTrack(mean=mean, covariance=covariance, time_s=time_s, last_observed_s=time_s, size=self.detections.boxes[row, 3:6].copy())
             self._record(live, row)
@@ -199,7 +200,9 @@ class OnlineTracker:
         if len(live.rows) > _EVERY_OBSERVATION and len(live.rows) % _SIZE_REFRESH:
             return
         recent = np.array(live.rows[-_RECENT_SIZES:])
-        size = consolidated_size(self.detections.seen_sizes[recent], self.detections.num_points[recent], self.config.for_label(live.label))
+        size = consolidated_size(
+            self.detections.seen_sizes[recent], self.detections.num_points[recent], self.detections.side_visible[recent], self.config.for_label(live.label)
+        )
         # A new size moves the centre too: keep the faces the ego sees where they are.
         ego = self.detections.ego_positions[self.detections.frame[row]]
         live.mean[:2] = anchored_centres(live.box()[None], size, ego[None])[0]

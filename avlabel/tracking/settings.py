@@ -41,14 +41,17 @@ class ClassTracking(BaseModel):
     sparse_points: float = Field(20.0, ge=0)  # below this many points the noise grows as sqrt(sparse_points / n)
     vertical_noise_ratio: float = Field(0.5, gt=0)  # height std as a fraction of the centre std
     yaw_noise: float = Field(0.1, gt=0)  # rad, yaw std of a well-observed detection
+    birth_yaw_noise: float = Field(0.6, ge=0)  # rad: yaw std of a new track (its first box may be a quarter turn off)
+    yaw_gate: float = Field(0.5, gt=0)  # rad: a measured yaw further than this (and 3 std) from the track's is not used
     velocity_noise: float = Field(0.6, gt=0)  # m/s, std of a radar velocity [vx, vy]
     lateral_velocity_noise: float = Field(0.5, ge=0)  # m/s: speed across the heading is 0 within this (0: free to slide, pedestrians)
 
     # -- consolidation (see avlabel.tracking.consolidation)
     typical_size: tuple[float, float, float] = (4.5, 1.9, 1.6)  # m, [length, width, height] of the class
     size_prior_points: float = Field(100.0, ge=0)  # the typical size votes for a track's size with this many points' weight
-    size_quantile: float = Field(0.6, gt=0, lt=1)  # weighted quantile of the best-observed sizes
-    best_observed_fraction: float = Field(0.5, gt=0, le=1)  # share of observations (by points) the size uses
+    maximum_size: tuple[float, float, float] = (7.0, 3.0, 3.0)  # m: a track larger in any dimension is not of this class
+    full_view_points: int = Field(150, ge=1)  # an observation with this many points shows the object in full
+    size_quantile: float = Field(0.5, gt=0, lt=1)  # weighted quantile of the full views' sizes (and the typical size)
     anchor_partial_views: bool = True  # re-centre partial detections on their visible corner, at the track's size
     moving_speed: float = Field(1.0, ge=0)  # m/s: smoothed speed above which heading follows motion
     stationary_speed: float = Field(0.4, ge=0)  # m/s: a track never faster than this ...
@@ -74,22 +77,23 @@ def _default_classes() -> dict[str, ClassTracking]:
     return {
         "car": ClassTracking(compatible_labels=("truck", "other")),
         "truck": ClassTracking(
-            distance_gate=4.0, acceleration_noise=2.5, maximum_acceleration=3.0, typical_size=(8.5, 2.6, 3.2), stationary_extent=2.0,
+            distance_gate=4.0, acceleration_noise=2.5, maximum_acceleration=3.0, typical_size=(8.5, 2.6, 3.2), maximum_size=(20.0, 3.5, 4.8), full_view_points=250,
+            stationary_extent=2.0,
             compatible_labels=("car", "other"),
         ),
         "pedestrian": ClassTracking(
             distance_gate=1.5, giou_gate=-0.9, acceleration_noise=2.0, yaw_acceleration_noise=4.0, initial_speed=2.0,
-            maximum_acceleration=2.0, typical_size=(0.6, 0.6, 1.75), position_noise=0.1, yaw_noise=0.5, lateral_velocity_noise=0.0, moving_speed=0.5, stationary_speed=0.2,
+            maximum_acceleration=2.0, yaw_gate=3.2, typical_size=(0.6, 0.6, 1.75), maximum_size=(1.5, 1.5, 2.4), full_view_points=40, position_noise=0.1, yaw_noise=0.5, lateral_velocity_noise=0.0, moving_speed=0.5, stationary_speed=0.2,
             stationary_extent=0.6,
             compatible_labels=("cyclist", "other"),
         ),
         "cyclist": ClassTracking(
             distance_gate=2.5, giou_gate=-0.8, acceleration_noise=2.5, yaw_acceleration_noise=2.0, initial_speed=5.0,
-            maximum_acceleration=3.0, typical_size=(1.8, 0.6, 1.7), position_noise=0.12, yaw_noise=0.3, moving_speed=0.8, stationary_extent=0.8,
+            maximum_acceleration=3.0, typical_size=(1.8, 0.6, 1.7), maximum_size=(2.8, 1.5, 2.4), full_view_points=50, position_noise=0.12, yaw_noise=0.3, moving_speed=0.8, stationary_extent=0.8,
             compatible_labels=("pedestrian", "other"),
         ),
         "other": ClassTracking(
-            distance_gate=2.0, giou_gate=-0.8, initial_speed=3.0, maximum_acceleration=3.0, typical_size=(0.8, 0.8, 1.0),
+            distance_gate=2.0, giou_gate=-0.8, initial_speed=3.0, maximum_acceleration=3.0, yaw_gate=3.2, typical_size=(0.8, 0.8, 1.0), maximum_size=(20.0, 20.0, 10.0), full_view_points=40,
             size_prior_points=0.0, lateral_velocity_noise=0.0,
             compatible_labels=("car", "truck", "pedestrian", "cyclist"),
         ),
@@ -102,6 +106,7 @@ class TrackingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     class_mismatch_cost: float = Field(0.5, ge=0)  # added to the association cost when labels differ (but are compatible)
+    outlier_gate: float = Field(4.0, gt=0)  # std: a detection this far from its track's smoothed centre leaves the track
     stitch_seconds: float = Field(3.0, ge=0)  # tracklets this far apart in time may be joined into one track
     stitch_gate: float = Field(3.0, gt=0)  # Mahalanobis distance (sigmas) under which two tracklets join
     parked_stitch_seconds: float = Field(30.0, ge=0)  # two parked tracklets at one place this far apart in time join

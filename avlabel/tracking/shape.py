@@ -2,22 +2,20 @@
 
 A box fitted to the LiDAR points of an object covers only what the sensor saw: when the
 far side of an object is hidden, the fitted extent along that axis falls short and the
-box centre sits too close to the ego. Over a track, the best-observed frames (most
-points) tell the real size; every partial box can then be grown back to that size,
-keeping the faces that looked towards the ego where they were.
+box centre sits too close to the ego. Over a track, the full views (many points, the
+side in sight for the length) tell the real size; every partial box can then be grown
+back to that size, keeping the faces that looked towards the ego where they were.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import ClassTracking
 
-# At least this many of the best-observed observations vote for the size.
-_FEWEST_FOR_QUANTILE = 3
+# Partial views bound a size from below: this quantile of all observed extents.
+_LOWER_BOUND_QUANTILE = 0.8
 # Metres over which the re-centring fades in as a face turns towards the ego.
 _FACE_RAMP = 1.0
 
@@ -30,29 +28,30 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, quantile: float) 
     return float(np.interp(quantile * weights.sum(), cumulative, values))
 
 
-def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, table: ClassTracking) -> np.ndarray:
-    """(3,) one [length, width, height] from observed sizes (K, 3) and their point counts (K,).
+def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: np.ndarray, table: ClassTracking) -> np.ndarray:
+    """(3,) one [length, width, height] from observed sizes (K, 3), their point counts (K,)
+    and whether each observation saw the object's side (K,) bool.
 
-    The best-observed `best_observed_fraction` of the observations (by points, at least 3)
-    vote, weighted by points, for the `size_quantile` of each dimension, together with the
-    class's `typical_size` voting with the weight of `size_prior_points` points: a track
-    seen only sparsely or partly keeps close to the typical size (as the proposal stage
-    completes partial views), a well-observed one has its own.
+    Only full views vote: an observation with at least `full_view_points` points votes for
+    the width and height, and for the length too if it saw the side (a box seen head-on
+    shows its width, not its length). The votes, weighted by points, and the class's
+    `typical_size` with the weight of `size_prior_points` points, give the
+    `size_quantile` of each dimension. Partial views are lower bounds only (what is seen of
+    an object is rarely more than it): the size is at least the 80 % quantile of all
+    observed extents. A track never seen in full thus keeps its class's typical size, or
+    what it was seen to be, if larger.
     """
-    count = len(sizes)
-    chosen = np.argsort(-num_points, kind="stable")[: max(_FEWEST_FOR_QUANTILE, math.ceil(table.best_observed_fraction * count))]
-    weights = np.maximum(num_points[chosen].astype(np.float64), 1.0)
-    chosen_sizes = sizes[chosen]
-    if table.size_prior_points > 0:
-        chosen_sizes = np.vstack([chosen_sizes, table.typical_size])
-        weights = np.append(weights, table.size_prior_points)
-    # weighted_quantile on each column at once
-    order = np.argsort(chosen_sizes, axis=0)
-    ordered_sizes = np.take_along_axis(chosen_sizes, order, axis=0)
-    ordered_weights = weights[order]
-    cumulative = np.cumsum(ordered_weights, axis=0) - 0.5 * ordered_weights
-    target = table.size_quantile * weights.sum()
-    return np.array([np.interp(target, cumulative[:, axis], ordered_sizes[:, axis]) for axis in range(3)])
+    weights = np.maximum(num_points.astype(np.float64), 1.0)
+    full = num_points >= table.full_view_points
+    votes = np.column_stack([full & side_visible, full, full]).astype(np.float64) * weights[:, None]
+    prior = np.asarray(table.typical_size, dtype=np.float64)
+    size = np.empty(3)
+    for axis in range(3):
+        values = np.append(sizes[:, axis], prior[axis])
+        axis_weights = np.append(votes[:, axis], table.size_prior_points)
+        voted = weighted_quantile(values, axis_weights, table.size_quantile) if axis_weights.sum() > 0 else float(np.median(sizes[:, axis]))
+        size[axis] = max(voted, weighted_quantile(sizes[:, axis], weights, _LOWER_BOUND_QUANTILE))
+    return size
 
 
 def anchored_centres(boxes: np.ndarray, sizes: np.ndarray, ego_positions: np.ndarray) -> np.ndarray:
@@ -83,7 +82,7 @@ def anchored_centres(boxes: np.ndarray, sizes: np.ndarray, ego_positions: np.nda
 def track_measurements(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray]:
     """The size (3,) of the track made of detection `rows` (K,), and its measurements (K, 7)
     with centres re-centred at that size when the class table asks for it."""
-    size = consolidated_size(detections.seen_sizes[rows], detections.num_points[rows], table)
+    size = consolidated_size(detections.seen_sizes[rows], detections.num_points[rows], detections.side_visible[rows], table)
     measurements = detections.measurements[rows]  # a copy: fancy indexing
     if table.anchor_partial_views:
         measurements[:, :2] = anchored_centres(detections.boxes[rows], size, detections.ego_positions[detections.frame[rows]])

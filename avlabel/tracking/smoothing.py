@@ -3,7 +3,8 @@
 Every frame from a track's first to its last observation gets a state that uses all of the
 track's evidence, before and after it; frames without a detection (misses, occlusion) get
 the model's interpolation between their neighbours, with the larger covariance that goes
-with it. State layout and motion model: `avlabel.tracking.motion`.
+with it. State layout and motion model: `avlabel.tracking.motion`. `reject_outliers`
+drops the detections a track's own smoothed trajectory cannot explain.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from avlabel.tracking import kernels, motion
+from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import ClassTracking
+from avlabel.tracking.shape import track_measurements as track_measurements_of
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -72,10 +75,10 @@ def smooth(
     measurements = np.ascontiguousarray(measurements, dtype=np.float64)
     noise_std = np.ascontiguousarray(noise_std, dtype=np.float64)
 
-    initial_mean, initial_covariance = motion.initial_state(measurements[0], noise_std[0], table.initial_speed)
+    initial_mean, initial_covariance = motion.initial_state(measurements[0], noise_std[0], table.initial_speed, table.birth_yaw_noise)
     means, covariances, aligned = kernels._filter_and_smooth(
         np.ascontiguousarray(times_s[frames], dtype=np.float64), observation_at, measurements, noise_std, initial_mean, initial_covariance,
-        table.acceleration_noise, table.yaw_acceleration_noise, table.vertical_noise,
+        table.acceleration_noise, table.yaw_acceleration_noise, table.vertical_noise, table.yaw_gate,
     )
 
     observed = observation_at >= 0
@@ -84,3 +87,52 @@ def smooth(
     residuals = np.full(len(frames), np.nan)
     residuals[observed] = np.sum(normalised**2, axis=1)
     return SmoothedTrack(frames, row_at, means, covariances, residuals)
+
+
+def reject_outliers(rows: np.ndarray, detections: Detections, table: ClassTracking, gate: float, rounds: int = 2) -> np.ndarray:
+    """The detection rows (K,) of one track without those its own trajectory cannot explain.
+
+    A stray detection taken by a track (clutter next to a briefly missed car, say) bends it
+    and would otherwise stay in it. Inside the track, the test is the distance between a
+    detection's centre and the smoothed centre, in standard deviations of the detection's
+    noise; the worst detection beyond `gate` goes, and the track is smoothed again (at most
+    `rounds` times). At the ends, where the smoothed track simply follows its last
+    detection, each end detection is tested against the rest of the track extrapolated to
+    it (Mahalanobis, the extrapolation's covariance plus the detection's noise), up to
+    `rounds` detections per end. Returns the kept rows, in time order.
+    """
+    for end in (-1, 0):
+        for _ in range(rounds):
+            if len(rows) < 4 or not _end_is_outlier(rows, detections, table, gate, end):
+                break
+            rows = np.delete(rows, end)
+    for _ in range(rounds):
+        if len(rows) < 3:
+            return rows
+        _, track_measurements = track_measurements_of(rows, detections, table)
+        smoothed = smooth(rows, detections.frame[rows], detections.times_s, track_measurements, detections.noise_std[rows], table)
+        centres = smoothed.means[detections.frame[rows] - smoothed.frames[0], :2]
+        normalised = np.linalg.norm(track_measurements[:, :2] - centres, axis=1) / detections.noise_std[rows, 0]
+        worst = int(np.argmax(normalised))
+        if normalised[worst] <= gate:
+            return rows
+        rows = np.delete(rows, worst)
+    return rows
+
+
+def _end_is_outlier(rows: np.ndarray, detections: Detections, table: ClassTracking, gate: float, end: int) -> bool:
+    """Is the detection at `end` (-1 last, 0 first) of rows far from the rest, extrapolated?"""
+    rest = rows[:-1] if end == -1 else rows[1:]
+    _, rest_measurements = track_measurements_of(rest, detections, table)
+    smoothed = smooth(rest, detections.frame[rest], detections.times_s, rest_measurements, detections.noise_std[rest], table)
+    _, measurements = track_measurements_of(rows, detections, table)
+    row = rows[end]
+    dt = float(detections.times_s[detections.frame[row]] - detections.times_s[smoothed.frames[end]])
+    transition = motion.transition(dt)
+    mean = transition @ smoothed.means[end]
+    covariance = transition @ smoothed.covariances[end] @ transition.T + motion.process_noise(
+        dt, table.acceleration_noise, table.yaw_acceleration_noise, table.vertical_noise
+    )
+    difference = measurements[end, :2] - mean[:2]
+    spread = covariance[:2, :2] + np.eye(2) * detections.noise_std[row, 0] ** 2
+    return bool(difference @ np.linalg.solve(spread, difference) > gate**2)

@@ -26,11 +26,11 @@ import logging
 import numpy as np
 
 from avlabel.structs import Cuboid, LabelFrame, Labels, PoseSeries
-from avlabel.tracking import measurements, shape, stitching
+from avlabel.tracking import measurements, shape, smoothing, stitching
 from avlabel.tracking.consolidation import ConsolidatedTrack, consolidate, is_stationary, vote_label
 from avlabel.tracking.duplicates import suppress_duplicates
 from avlabel.tracking.measurements import Detections
-from avlabel.tracking.online import OnlineTracker, Tracklet
+from avlabel.tracking.online import OnlineTracker
 from avlabel.tracking.settings import TrackingConfig
 from avlabel.tracking.smoothing import smooth
 
@@ -69,8 +69,10 @@ def track(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries | None
         tracker.retire(frame_index)  # tracks unseen for longer than their coast time leave the pass
     tracklets = tracker.tracklets()
 
-    # Offline, the whole log at once: join pieces of one object, then smooth and consolidate.
-    joined = _stitch(tracklets, detections, config)
+    # Offline, the whole log at once: drop what a track's own trajectory cannot explain, join
+    # pieces of one object, then smooth and consolidate.
+    cleaned = [smoothing.reject_outliers(tracklet.rows, detections, config.for_label(vote_label(tracklet.rows, detections)), config.outlier_gate) for tracklet in tracklets]
+    joined = _stitch(cleaned, detections, config)
     tracks = [consolidate(rows, detections, config) for rows in joined]
     kept = [result for result in tracks if result is not None]
     unique = suppress_duplicates(kept, config.duplicate_iou, config.duplicate_share)  # two tracks on one object
@@ -114,9 +116,8 @@ def track_online(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries
 # --------------------------------------------------------------------------- steps
 
 
-def _stitch(tracklets: list[Tracklet], detections: Detections, config: TrackingConfig) -> list[np.ndarray]:
-    """Detection rows (time order) of each track after joining tracklets across gaps."""
-    pieces = [tracklet.rows for tracklet in tracklets]
+def _stitch(pieces: list[np.ndarray], detections: Detections, config: TrackingConfig) -> list[np.ndarray]:
+    """Detection rows (time order) of each track after joining pieces (rows of tracklets) across gaps."""
     for _ in range(_STITCH_ROUNDS):
         labels = [vote_label(rows, detections) for rows in pieces]
         smoothed, parked = [], []

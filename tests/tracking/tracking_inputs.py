@@ -11,6 +11,7 @@ Two sources:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,24 @@ def visible_span_truth(truth: Labels) -> Labels:
             dict(frame.attributes),
         )
         for index, frame in enumerate(truth.frames)
+    )
+    return Labels(frames, dict(truth.metadata))
+
+
+def sparse_truth_ignored(truth: Labels, min_points: int = 20) -> Labels:
+    """The truth with every box of fewer than `min_points` LiDAR points made a don't-care
+    region (attribute ignore = true, see avlabel.eval): a tracker is neither rewarded nor
+    punished for boxes no proposal stage can fit. Scores what the proposals can see."""
+    frames = tuple(
+        LabelFrame(
+            frame.timestamp_us,
+            tuple(
+                cuboid if cuboid.num_points >= min_points else dataclasses.replace(cuboid, attributes={**cuboid.attributes, "ignore": True})
+                for cuboid in frame
+            ),
+            dict(frame.attributes),
+        )
+        for frame in truth.frames
     )
     return Labels(frames, dict(truth.metadata))
 
