@@ -10,8 +10,8 @@ import numpy as np
 
 from avlabel.perception import boxfit, cluster, kernels
 
-_HYPOTHESES = 48
-_SAMPLE = 1500
+_HYPOTHESES = 32
+_SAMPLE = 800
 
 
 def peel_walls(
@@ -31,7 +31,7 @@ def peel_walls(
     xyz (N, 3) ego frame; labels (N,) contiguous cluster labels, -1 noise. In each round,
     every oversize cluster's best bird's-eye line (most points within `tolerance`) is a
     wall when its inliers span at least `min_length` along it; wall points become noise
-    (-1) and the rest of the oversize clusters is clustered again with DBSCAN(eps,
+    (-1) and the rest of each peeled cluster is clustered again with DBSCAN(eps,
     min_points). Deterministic (fixed random seed)."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     random = np.random.default_rng(0)
@@ -43,16 +43,16 @@ def peel_walls(
         oversize = np.flatnonzero(np.hypot(statistics[:, 1] - statistics[:, 0], statistics[:, 3] - statistics[:, 2]) > largest)
         if len(oversize) == 0:
             break
-        peeled = False
+        peeled = []
         for cluster_index in oversize:
             members = order[offsets[cluster_index] : offsets[cluster_index + 1]]
             wall = _wall_inliers(xyz[members, :2], tolerance, min_length, random)
             if wall is not None:
                 labels[members[wall]] = -2  # wall: out of every cluster from now on
-                peeled = True
+                peeled.append(cluster_index)
         if not peeled:
             break
-        rest = np.flatnonzero(np.isin(labels, oversize))
+        rest = np.flatnonzero(np.isin(labels, peeled))
         if len(rest):
             parts = cluster.dbscan(xyz[rest], eps, min_points)
             labels[rest] = np.where(parts >= 0, parts + int(labels.max()) + 1, -1)
@@ -87,8 +87,10 @@ def _wall_inliers(xy: np.ndarray, tolerance: float, min_length: float, random: n
 
 
 def _contiguous(labels: np.ndarray) -> np.ndarray:
-    """Renumber labels >= 0 to 0..K-1 (order of first label value); negatives kept."""
+    """Renumber labels >= 0 to 0..K-1 in the order of their values; negatives kept."""
     clustered = labels >= 0
     if clustered.any():
-        _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
+        present = np.zeros(int(labels.max()) + 1, bool)
+        present[labels[clustered]] = True
+        labels[clustered] = (np.cumsum(present) - 1)[labels[clustered]]
     return labels
