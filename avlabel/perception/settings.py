@@ -80,7 +80,7 @@ class BoxFitConfig(_Section):
     criterion: str = "closeness"  # area | closeness | variance
     angle_step_degrees: float = Field(3.0, gt=0, le=15)  # coarse search step; then a tenth of it around the best
     closeness_floor: float = Field(0.01, gt=0)  # d0 of the closeness criterion, metres
-    max_fit_points: int = Field(400, ge=10)  # larger clusters are subsampled for the search
+    max_fit_points: int = Field(200, ge=10)  # larger clusters are subsampled for the search
     free_space_margin: float = Field(0.3, ge=0)  # box shrink before counting contradicting points (0: no free-space check)
     free_space_min_difference: int = Field(15, ge=1)  # fewer contradicting points by this much turns a partly seen box
     free_space_cell: float = Field(1.0, gt=0)  # bird's-eye grid cell for the check, metres
