@@ -99,14 +99,15 @@ def range_adaptive_dbscan(
             base = len(parents)
             clusters = int(band_labels.max()) + 1
             parents.extend(range(base, base + clusters))
-            for position in np.flatnonzero(band_labels >= 0):
-                index = selected[position]
-                new = base + int(band_labels[position])
-                old = int(labels[index])
-                if old >= 0:
-                    _union(parents, old, new)
-                if old < 0 or ranges[index] >= band_start:
-                    labels[index] = new
+            clustered = band_labels >= 0
+            indices, new = selected[clustered], base + band_labels[clustered]
+            old = labels[indices]
+            # Clusters of this band that share points with the previous band's are one.
+            for first, second in set(zip(old[old >= 0].tolist(), new[old >= 0].tolist())):
+                _union(parents, first, second)
+            # Points get this band's label unless they lie in the overlap and had one.
+            take = (old < 0) | (ranges[indices] >= band_start)
+            labels[indices[take]] = new[take]
         band_start = band_stop
     if not parents:
         return labels
