@@ -36,8 +36,7 @@ import numpy as np
 from avlabel.structs import wrap_angle
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import ClassTracking, TrackingConfig
-from avlabel.tracking.shape import track_measurements
-from avlabel.tracking.smoothing import SmoothedTrack, smooth
+from avlabel.tracking.smoothing import SmoothedTrack, smooth, track_measurements
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ConsolidatedTrack:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avlabel.structs import Cuboid, Labels, PoseSeries
+from avlabel.tracking import shape
 from avlabel.tracking.motion import MEASUREMENT_SIZE
 from avlabel.tracking.settings import TrackingConfig
 
@@ -111,7 +112,7 @@ def collect(proposals: Labels, config: TrackingConfig, poses: PoseSeries | None)
         labels=labels,
         num_points=num_points,
         seen_sizes=seen,
-        side_visible=side_visible(boxes, positions[frame]),
+        side_visible=shape.side_visible(boxes, positions[frame]),
         velocities=velocities,
         ranges=ranges,
         measurements=np.column_stack([boxes[:, :3], boxes[:, 6], velocities, np.where(lateral > 0, 0.0, np.nan)]),
@@ -138,11 +139,3 @@ def seen_sizes(cuboids: tuple[Cuboid, ...], attribute: str) -> np.ndarray:
             sizes[index] = (max(seen[0], seen[1]), min(seen[0], seen[1]), seen[2])
     return sizes
 
-
-def side_visible(boxes: np.ndarray, ego_positions: np.ndarray) -> np.ndarray:
-    """(N,) bool: the ego (ego_positions (N, 3), world) lies outside the width of its box
-    (N, 7), so the box's side, and with it the box's full length, faced the sensor. True
-    where the ego position is unknown (NaN)."""
-    offset = ego_positions[:, :2] - boxes[:, :2]
-    across = -np.sin(boxes[:, 6]) * offset[:, 0] + np.cos(boxes[:, 6]) * offset[:, 1]
-    return ~(np.abs(across) <= 0.5 * boxes[:, 4])

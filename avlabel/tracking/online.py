@@ -18,7 +18,7 @@ from avlabel.tracking import kernels, motion
 from avlabel.tracking.association import Assignment, Gates, assign, association_costs
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import TrackingConfig
-from avlabel.tracking.shape import anchored_centres, consolidated_size
+from avlabel.tracking.shape import anchored_centres, consolidated_size, reexpressed, side_visible
 
 # The running size estimate of a track: from its most recent observations, refreshed after
 # each of the first few observations, then after every few.
@@ -57,6 +57,8 @@ class _LiveTrack:
     filtered_means: list[np.ndarray] = field(default_factory=list)
     filtered_covariances: list[np.ndarray] = field(default_factory=list)
     label_votes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    seen_sizes: list[np.ndarray] = field(default_factory=list)  # (3,) per row, along the track's heading
+    sides: list[bool] = field(default_factory=list)  # per row: the side (so the length) was in sight
     size: np.ndarray = field(default_factory=lambda: np.ones(3))  # (3,) running one-size estimate (shape.py), first the detection's
 
     def box(self) -> np.ndarray:
@@ -78,6 +80,7 @@ class OnlineTracker:
         self._live: list[_LiveTrack] = []
         self._finished: list[_LiveTrack] = []
         self._centres = np.zeros((0, 0, 2))  # (K, M, 2) re-centred detections of the last association
+        self._yaws = np.zeros((0, 0))  # (K, M) their yaws, described along each track's heading
         # Labels as indices into the config's classes, and the association cost of each pair
         # (track label, detection label): 0 equal, the mismatch cost if compatible, inf if not.
         self._labels = tuple(config.classes)
@@ -127,7 +130,7 @@ class OnlineTracker:
             distance_weight=np.array([table.distance_weight for table in tables]),
         )
         track_boxes = np.array([live.box() for live in self._live]).reshape(-1, 7)
-        self._centres = self._recentred(track_boxes, rows)
+        self._centres, self._yaws = self._recentred(track_boxes, rows)
         track_labels = np.array([self._label_index[live.label] for live in self._live], dtype=np.int64)
         label_costs = self._label_costs[track_labels[:, None], self._detection_label[rows][None, :]]
         costs = association_costs(
@@ -143,6 +146,7 @@ class OnlineTracker:
         matched_rows = rows[columns]
         measurements = self._measurements[matched_rows]
         measurements[:, :2] = self._centres[tracks, columns]
+        measurements[:, 3] = self._yaws[tracks, columns]
         means = np.stack([self._live[track].mean for track in tracks])
         covariances = np.stack([self._live[track].covariance for track in tracks])
         yaw_gates = np.array([self.config.for_label(self._live[track].label).yaw_gate for track in tracks])
@@ -182,13 +186,18 @@ class OnlineTracker:
 
     # -- helpers
 
-    def _recentred(self, track_boxes: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """(K, M, 2) centre of each detection of `rows` re-centred at each track's size."""
+    def _recentred(self, track_boxes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each detection of `rows` as seen by each track: its box described along the
+        track's heading (shape.reexpressed), then its centre re-centred at the track's size.
+        Returns centres (K, M, 2) and yaws (K, M)."""
         count_tracks, count_detections = len(track_boxes), len(rows)
         boxes = np.repeat(self.detections.boxes[rows][None], count_tracks, axis=0).reshape(-1, 7)
+        seen = np.repeat(self.detections.seen_sizes[rows][None], count_tracks, axis=0).reshape(-1, 3)
+        boxes, _ = reexpressed(boxes, seen, np.repeat(track_boxes[:, 6], count_detections))
         sizes = np.repeat(track_boxes[:, 3:6], count_detections, axis=0)
         egos = np.repeat(self.detections.ego_positions[self.detections.frame[rows]][None], count_tracks, axis=0).reshape(-1, 3)
-        return anchored_centres(boxes, sizes, egos).reshape(count_tracks, count_detections, 2)
+        centres = anchored_centres(boxes, sizes, egos).reshape(count_tracks, count_detections, 2)
+        return centres, boxes[:, 6].reshape(count_tracks, count_detections)
 
     def _record(self, live: _LiveTrack, row: int) -> None:
         live.rows.append(row)
@@ -197,13 +206,17 @@ class OnlineTracker:
         live.label_votes[self.detections.labels[row]] += self.detections.scores[row]
         live.label = max(live.label_votes, key=live.label_votes.__getitem__)
         live.last_observed_s = live.time_s
+        ego = self.detections.ego_positions[self.detections.frame[row]]
+        box, seen = reexpressed(self.detections.boxes[row][None], self.detections.seen_sizes[row][None], live.mean[3:4])
+        live.seen_sizes.append(seen[0])
+        live.sides.append(bool(side_visible(box, ego[None])[0]))
         if len(live.rows) > _EVERY_OBSERVATION and len(live.rows) % _SIZE_REFRESH:
             return
-        recent = np.array(live.rows[-_RECENT_SIZES:])
+        recent = slice(-_RECENT_SIZES, None)
         size = consolidated_size(
-            self.detections.seen_sizes[recent], self.detections.num_points[recent], self.detections.side_visible[recent], self.config.for_label(live.label)
+            np.array(live.seen_sizes[recent]), self.detections.num_points[np.array(live.rows[recent])], np.array(live.sides[recent]),
+            self.config.for_label(live.label),
         )
         # A new size moves the centre too: keep the faces the ego sees where they are.
-        ego = self.detections.ego_positions[self.detections.frame[row]]
         live.mean[:2] = anchored_centres(live.box()[None], size, ego[None])[0]
         live.size = size

@@ -49,7 +49,8 @@ class ClassTracking(BaseModel):
     # -- consolidation (see avlabel.tracking.consolidation)
     typical_size: tuple[float, float, float] = (4.5, 1.9, 1.6)  # m, [length, width, height] of the class
     size_prior_points: float = Field(100.0, ge=0)  # the typical size votes for a track's size with this many points' weight
-    maximum_size: tuple[float, float, float] = (7.0, 3.0, 3.0)  # m: a track larger in any dimension is not of this class
+    minimum_size: tuple[float, float, float] = (3.0, 1.4, 1.0)  # m: no object of this class is smaller
+    maximum_size: tuple[float, float, float] = (6.5, 3.0, 3.0)  # m: a track larger in any dimension is not of this class
     full_view_points: int = Field(150, ge=1)  # an observation with this many points shows the object in full
     size_quantile: float = Field(0.5, gt=0, lt=1)  # weighted quantile of the full views' sizes (and the typical size)
     anchor_partial_views: bool = True  # re-centre partial detections on their visible corner, at the track's size
@@ -77,23 +78,23 @@ def _default_classes() -> dict[str, ClassTracking]:
     return {
         "car": ClassTracking(compatible_labels=("truck", "other")),
         "truck": ClassTracking(
-            distance_gate=4.0, acceleration_noise=2.5, maximum_acceleration=3.0, typical_size=(8.5, 2.6, 3.2), maximum_size=(20.0, 3.5, 4.8), full_view_points=250,
+            distance_gate=4.0, acceleration_noise=2.5, maximum_acceleration=3.0, typical_size=(8.5, 2.6, 3.2), minimum_size=(5.0, 2.0, 2.0), maximum_size=(20.0, 3.5, 4.8), full_view_points=250,
             stationary_extent=2.0,
             compatible_labels=("car", "other"),
         ),
         "pedestrian": ClassTracking(
             distance_gate=1.5, giou_gate=-0.9, acceleration_noise=2.0, yaw_acceleration_noise=4.0, initial_speed=2.0,
-            maximum_acceleration=2.0, yaw_gate=3.2, typical_size=(0.6, 0.6, 1.75), maximum_size=(1.5, 1.5, 2.4), full_view_points=40, position_noise=0.1, yaw_noise=0.5, lateral_velocity_noise=0.0, moving_speed=0.5, stationary_speed=0.2,
+            maximum_acceleration=2.0, yaw_gate=3.2, typical_size=(0.6, 0.6, 1.75), minimum_size=(0.2, 0.2, 0.8), maximum_size=(1.5, 1.5, 2.4), full_view_points=40, position_noise=0.1, yaw_noise=0.5, lateral_velocity_noise=0.0, moving_speed=0.5, stationary_speed=0.2,
             stationary_extent=0.6,
             compatible_labels=("cyclist", "other"),
         ),
         "cyclist": ClassTracking(
             distance_gate=2.5, giou_gate=-0.8, acceleration_noise=2.5, yaw_acceleration_noise=2.0, initial_speed=5.0,
-            maximum_acceleration=3.0, typical_size=(1.8, 0.6, 1.7), maximum_size=(2.8, 1.5, 2.4), full_view_points=50, position_noise=0.12, yaw_noise=0.3, moving_speed=0.8, stationary_extent=0.8,
+            maximum_acceleration=3.0, typical_size=(1.8, 0.6, 1.7), minimum_size=(1.2, 0.3, 1.0), maximum_size=(2.8, 1.5, 2.4), full_view_points=50, position_noise=0.12, yaw_noise=0.3, moving_speed=0.8, stationary_extent=0.8,
             compatible_labels=("pedestrian", "other"),
         ),
         "other": ClassTracking(
-            distance_gate=2.0, giou_gate=-0.8, initial_speed=3.0, maximum_acceleration=3.0, yaw_gate=3.2, typical_size=(0.8, 0.8, 1.0), maximum_size=(20.0, 20.0, 10.0), full_view_points=40,
+            distance_gate=2.0, giou_gate=-0.8, initial_speed=3.0, maximum_acceleration=3.0, yaw_gate=3.2, typical_size=(0.8, 0.8, 1.0), minimum_size=(0.1, 0.1, 0.1), maximum_size=(20.0, 20.0, 10.0), full_view_points=40,
             size_prior_points=0.0, lateral_velocity_noise=0.0,
             compatible_labels=("car", "truck", "pedestrian", "cyclist"),
         ),

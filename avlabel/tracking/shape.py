@@ -4,14 +4,15 @@ A box fitted to the LiDAR points of an object covers only what the sensor saw: w
 far side of an object is hidden, the fitted extent along that axis falls short and the
 box centre sits too close to the ego. Over a track, the full views (many points, the
 side in sight for the length) tell the real size; every partial box can then be grown
-back to that size, keeping the faces that looked towards the ego where they were.
+back to that size, keeping the faces that looked towards the ego where they were. A box
+that took the object's width for its length is first described the other way round
+(`reexpressed`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import ClassTracking
 
 # Partial views bound a size from below: this quantile of all observed extents.
@@ -38,8 +39,9 @@ def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: n
     `typical_size` with the weight of `size_prior_points` points, give the
     `size_quantile` of each dimension. Partial views are lower bounds only (what is seen of
     an object is rarely more than it): the size is at least the 80 % quantile of all
-    observed extents. A track never seen in full thus keeps its class's typical size, or
-    what it was seen to be, if larger.
+    observed extents, and at least the class's `minimum_size` (a cluster split in two
+    shows half a car in full). A track never seen in full thus keeps its class's typical
+    size, or what it was seen to be, if larger.
     """
     weights = np.maximum(num_points.astype(np.float64), 1.0)
     full = num_points >= table.full_view_points
@@ -51,7 +53,7 @@ def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: n
         axis_weights = np.append(votes[:, axis], table.size_prior_points)
         voted = weighted_quantile(values, axis_weights, table.size_quantile) if axis_weights.sum() > 0 else float(np.median(sizes[:, axis]))
         size[axis] = max(voted, weighted_quantile(sizes[:, axis], weights, _LOWER_BOUND_QUANTILE))
-    return size
+    return np.maximum(size, table.minimum_size)
 
 
 def anchored_centres(boxes: np.ndarray, sizes: np.ndarray, ego_positions: np.ndarray) -> np.ndarray:
@@ -79,11 +81,27 @@ def anchored_centres(boxes: np.ndarray, sizes: np.ndarray, ego_positions: np.nda
     return np.where(known[:, None], centres, boxes[:, :2])
 
 
-def track_measurements(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray]:
-    """The size (3,) of the track made of detection `rows` (K,), and its measurements (K, 7)
-    with centres re-centred at that size when the class table asks for it."""
-    size = consolidated_size(detections.seen_sizes[rows], detections.num_points[rows], detections.side_visible[rows], table)
-    measurements = detections.measurements[rows]  # a copy: fancy indexing
-    if table.anchor_partial_views:
-        measurements[:, :2] = anchored_centres(detections.boxes[rows], size, detections.ego_positions[detections.frame[rows]])
-    return size, measurements
+def reexpressed(boxes: np.ndarray, seen_sizes: np.ndarray, reference_yaws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (K, 7) and seen sizes (K, 3) described along reference headings (K,).
+
+    A box fitting an L-shape of points may take the object's width for its length: its yaw
+    is then a quarter turn off. The rectangle [l, w, yaw] is the same footprint as
+    [w, l, yaw + pi/2]; a box closer to perpendicular than to parallel to its reference is
+    rewritten that way (and its seen extents swapped), so that its length lies along the
+    object's. Nothing moves: only the description changes.
+    """
+    boxes, seen_sizes = boxes.copy(), seen_sizes.copy()
+    across = np.abs(np.mod(boxes[:, 6] - reference_yaws + np.pi / 2, np.pi) - np.pi / 2) > np.pi / 4
+    boxes[across, 3], boxes[across, 4] = boxes[across, 4], boxes[across, 3].copy()
+    seen_sizes[across, 0], seen_sizes[across, 1] = seen_sizes[across, 1], seen_sizes[across, 0].copy()
+    boxes[across, 6] += np.pi / 2
+    return boxes, seen_sizes
+
+
+def side_visible(boxes: np.ndarray, ego_positions: np.ndarray) -> np.ndarray:
+    """(K,) bool: the ego (ego_positions (K, 3), world) lies outside the width of its box
+    (K, 7), so the box's side, and with it the box's full length, faced the sensor. True
+    where the ego position is unknown (NaN)."""
+    offset = ego_positions[:, :2] - boxes[:, :2]
+    across = -np.sin(boxes[:, 6]) * offset[:, 0] + np.cos(boxes[:, 6]) * offset[:, 1]
+    return ~(np.abs(across) <= 0.5 * boxes[:, 4])

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avlabel.tracking import kernels, motion
+from avlabel.tracking import kernels, motion, shape
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import ClassTracking
-from avlabel.tracking.shape import track_measurements as track_measurements_of
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -109,10 +108,10 @@ def reject_outliers(rows: np.ndarray, detections: Detections, table: ClassTracki
     for _ in range(rounds):
         if len(rows) < 3:
             return rows
-        _, track_measurements = track_measurements_of(rows, detections, table)
-        smoothed = smooth(rows, detections.frame[rows], detections.times_s, track_measurements, detections.noise_std[rows], table)
+        _, measurements = track_measurements(rows, detections, table)
+        smoothed = smooth(rows, detections.frame[rows], detections.times_s, measurements, detections.noise_std[rows], table)
         centres = smoothed.means[detections.frame[rows] - smoothed.frames[0], :2]
-        normalised = np.linalg.norm(track_measurements[:, :2] - centres, axis=1) / detections.noise_std[rows, 0]
+        normalised = np.linalg.norm(measurements[:, :2] - centres, axis=1) / detections.noise_std[rows, 0]
         worst = int(np.argmax(normalised))
         if normalised[worst] <= gate:
             return rows
@@ -123,9 +122,9 @@ def reject_outliers(rows: np.ndarray, detections: Detections, table: ClassTracki
 def _end_is_outlier(rows: np.ndarray, detections: Detections, table: ClassTracking, gate: float, end: int) -> bool:
     """Is the detection at `end` (-1 last, 0 first) of rows far from the rest, extrapolated?"""
     rest = rows[:-1] if end == -1 else rows[1:]
-    _, rest_measurements = track_measurements_of(rest, detections, table)
+    _, rest_measurements = track_measurements(rest, detections, table)
     smoothed = smooth(rest, detections.frame[rest], detections.times_s, rest_measurements, detections.noise_std[rest], table)
-    _, measurements = track_measurements_of(rows, detections, table)
+    _, measurements = track_measurements(rows, detections, table)
     row = rows[end]
     dt = float(detections.times_s[detections.frame[row]] - detections.times_s[smoothed.frames[end]])
     transition = motion.transition(dt)
@@ -136,3 +135,24 @@ def _end_is_outlier(rows: np.ndarray, detections: Detections, table: ClassTracki
     difference = measurements[end, :2] - mean[:2]
     spread = covariance[:2, :2] + np.eye(2) * detections.noise_std[row, 0] ** 2
     return bool(difference @ np.linalg.solve(spread, difference) > gate**2)
+
+
+def track_measurements(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray]:
+    """The one size (3,) of the track made of detection `rows` (K,, time order), and its
+    measurements (K, 7), world frame.
+
+    The track is first smoothed on its detections as they are (yaws across the track are
+    not used, see kernels._update); each box is then described along the smoothed heading
+    (`shape.reexpressed`), the size voted (`shape.consolidated_size`), and, if the class
+    table asks, every centre re-centred at that size (`shape.anchored_centres`).
+    """
+    frames = detections.frame[rows]
+    egos = detections.ego_positions[frames]
+    raw = smooth(rows, frames, detections.times_s, detections.measurements[rows], detections.noise_std[rows], table)
+    boxes, seen = shape.reexpressed(detections.boxes[rows], detections.seen_sizes[rows], raw.means[frames - raw.frames[0], 3])
+    size = shape.consolidated_size(seen, detections.num_points[rows], shape.side_visible(boxes, egos), table)
+    measurements = detections.measurements[rows]  # a copy: fancy indexing
+    measurements[:, 3] = boxes[:, 6]
+    if table.anchor_partial_views:
+        measurements[:, :2] = shape.anchored_centres(boxes, size, egos)
+    return size, measurements

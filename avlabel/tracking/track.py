@@ -26,7 +26,7 @@ import logging
 import numpy as np
 
 from avlabel.structs import Cuboid, LabelFrame, Labels, PoseSeries
-from avlabel.tracking import measurements, shape, smoothing, stitching
+from avlabel.tracking import measurements, smoothing, stitching
 from avlabel.tracking.consolidation import ConsolidatedTrack, consolidate, is_stationary, vote_label
 from avlabel.tracking.duplicates import suppress_duplicates
 from avlabel.tracking.measurements import Detections
@@ -123,7 +123,7 @@ def _stitch(pieces: list[np.ndarray], detections: Detections, config: TrackingCo
         smoothed, parked = [], []
         for rows, label in zip(pieces, labels):
             table = config.for_label(label)
-            _, track_measurements = shape.track_measurements(rows, detections, table)
+            _, track_measurements = smoothing.track_measurements(rows, detections, table)
             smoothed.append(smooth(rows, detections.frame[rows], detections.times_s, track_measurements, detections.noise_std[rows], table))
             parked.append(is_stationary(smoothed[-1], table))
         pairs = stitching.stitch_pairs(stitching.stitching_costs(smoothed, labels, parked, detections, config))
