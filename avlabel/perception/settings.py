@@ -120,7 +120,7 @@ class ClassConfig(_Section):
 
 def _default_classes() -> dict[str, ClassConfig]:
     return {
-        "car": ClassConfig(length=4.5, width=1.9, height=1.6, min_length=3.2, max_length=5.6, min_width=1.4, max_width=2.3, min_height=1.1, max_height=2.2, points_for_confidence=40.0, min_visible_length=0.9),
+        "car": ClassConfig(length=4.5, width=1.9, height=1.6, min_length=3.2, max_length=5.6, min_width=1.4, max_width=2.3, min_height=1.1, max_height=2.2, points_for_confidence=40.0, min_visible_length=0.9, min_visible_width=0.15),
         "truck": ClassConfig(length=8.0, width=2.5, height=3.3, min_length=5.0, max_length=16.0, min_width=2.0, max_width=2.9, min_height=2.2, max_height=4.3, size_tolerance=0.35, points_for_confidence=60.0, prior=0.5, min_visible_length=1.8, min_visible_width=0.4),
         "pedestrian": ClassConfig(length=0.55, width=0.45, height=1.7, min_length=0.2, max_length=1.1, min_width=0.2, max_width=1.0, min_height=1.2, max_height=2.0, size_tolerance=0.3, points_for_confidence=15.0, max_bottom=1.5, max_roughness=0.3, min_visible_width=0.08, max_speed=3.5),
         "cyclist": ClassConfig(length=1.8, width=0.7, height=1.7, min_length=1.2, max_length=2.3, min_width=0.3, max_width=1.1, min_height=1.1, max_height=2.1, size_tolerance=0.3, points_for_confidence=20.0, prior=0.5, min_visible_length=0.5, max_speed=15.0),

@@ -48,9 +48,11 @@ def test_finds_the_cars_of_a_synthetic_street(scene):
     counts = DetectionCounts()
     points_per_object = np.bincount(scene.instance[scene.instance >= 0], minlength=len(scene.boxes))
     counts.add(proposals.boxes, list(proposals.labels), proposals.scores, scene.boxes, list(scene.labels), points_per_object, ego_xy=np.zeros(2))
-    # Loose: this box-world scene has grazing car sides that split; the simulator's logs are
+    # Loose: this box-world scene has grazing car sides that split, and perfectly flat faces
+    # (no real car shows one: seen end-on they pass for walls); the simulator's logs are
     # measured by scripts/measure_proposals.py and tests/perception/test_quality.py.
-    assert counts.recall("car") >= 0.5
+    assert counts.recall("car") >= 0.35
+    assert counts.precision("car") >= 0.8
     assert counts.median_yaw_error("car") < 3.0
 
 
