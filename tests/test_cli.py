@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import write_tiny_log
+from tinylog import write_tiny_log
 
 
 def avlabel(*args, cwd=None):

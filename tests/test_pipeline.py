@@ -7,7 +7,7 @@ from avlabel.io.errors import InputError
 from avlabel.io.labels_file import read_labels
 from avlabel.io.logstore import DriveLog
 from avlabel.pipeline import run_logs
-from conftest import write_tiny_log
+from tinylog import write_tiny_log
 
 
 def test_run_writes_labels_and_manifest_per_log(tmp_path):

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import write_tiny_log
+from tinylog import write_tiny_log
 from pydantic import ValidationError
 
 from eval_fixtures import result, scene  # noqa: F401 (fixtures)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import write_tiny_log
+from tinylog import write_tiny_log
 from kitti_folders import write_kitti_object_folder
 
 

@@ -12,7 +12,7 @@ from avlabel.io.importers import import_kitti_object
 from avlabel.io.importers.kitti_object import VELODYNE_HEIGHT_M
 from avlabel.io.logstore import DriveLog
 from avlabel.structs import wrap_angle
-from conftest import write_tiny_log
+from tinylog import write_tiny_log
 from kitti_folders import DONT_CARE_BOX_2D, SCENE_BOXES, rect0_from_velodyne, write_kitti_object_folder
 
 

@@ -6,7 +6,7 @@ import pytest
 from avlabel.io.errors import LabelsError
 from avlabel.io.labels_file import labels_to_document, read_labels, write_labels
 from avlabel.structs import Cuboid, LabelFrame, Labels
-from conftest import make_truth
+from tinylog import make_truth
 
 
 def _labels():

@@ -7,7 +7,7 @@ import pytest
 from avlabel.io.errors import LogError
 from avlabel.io.logstore import DriveLog, DriveLogWriter, PointTruth
 from avlabel.structs import Calibration, CameraImage, LidarSweep
-from conftest import make_calibrations, make_truth, write_tiny_log
+from tinylog import make_calibrations, make_truth, write_tiny_log
 
 
 def test_round_trip_every_stream(tmp_path):

@@ -15,7 +15,7 @@ from avlabel.io.importers import import_nuscenes
 from avlabel.io.importers.nuscenes import _radar_detections
 from avlabel.io.logstore import DriveLog
 from avlabel.structs import wrap_angle
-from conftest import write_tiny_log
+from tinylog import write_tiny_log
 
 nuscenes = pytest.importorskip("nuscenes")
 from nuscenes.nuscenes import NuScenes  # noqa: E402

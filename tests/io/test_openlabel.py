@@ -12,7 +12,7 @@ from avlabel.io.errors import InputError
 from avlabel.io.exporters import export_openlabel, read_openlabel
 from avlabel.io.logstore import DriveLog
 from avlabel.structs import Cuboid, LabelFrame, Labels
-from conftest import write_tiny_log
+from tinylog import write_tiny_log
 
 
 def test_openlabel_document_and_round_trip(tmp_path):

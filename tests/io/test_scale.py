@@ -13,7 +13,7 @@ from avlabel.io.exporters import export_scale
 from avlabel.io.exporters.scale import avlabel_yaw, scale_yaw
 from avlabel.io.logstore import DriveLog
 from avlabel.structs import Cuboid, LabelFrame, Labels, wrap_angle
-from conftest import write_tiny_log
+from tinylog import write_tiny_log
 
 
 def test_scale_yaw_is_a_quarter_turn_behind():

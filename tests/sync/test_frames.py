@@ -11,7 +11,7 @@ from avlabel.structs import Calibration, GnssSeries, ImuSeries, LidarSweep, Pose
 from avlabel.sync.frames import LogSync, ego_poses, nearest, sync_report, synced_frames
 from avlabel.sync.settings import SyncConfig
 
-from conftest import write_tiny_log
+from tinylog import write_tiny_log
 
 
 def test_nearest_picks_the_closest_sample_within_tolerance():

@@ -32,7 +32,7 @@ def test_without_labels_the_viewer_starts_from_the_log_truth(tiny_log: Path, con
 
 
 def test_without_truth_the_viewer_starts_empty_with_one_frame_per_sweep(tmp_path: Path) -> None:
-    from conftest import write_tiny_log
+    from tinylog import write_tiny_log
 
     log = write_tiny_log(tmp_path / "bare.h5", truth=False)
     controller = ViewerController.open(log, None, "alice", prefetch=False)
@@ -149,7 +149,7 @@ def test_errors_become_messages(controller: ViewerController) -> None:
 
 
 def test_fit_uses_the_sweep_points(tmp_path: Path) -> None:
-    from conftest import write_tiny_log
+    from tinylog import write_tiny_log
 
     log = write_tiny_log(tmp_path / "tiny.h5")
     labels_path = tmp_path / "labels.json"
