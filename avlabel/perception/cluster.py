@@ -95,7 +95,7 @@ def range_adaptive_dbscan(
         # Overlap with the previous band so that clusters crossing the boundary share points.
         selected = np.flatnonzero((ranges >= band_start - radius) & (ranges < band_stop))
         if len(selected):
-            band_labels, _ = _dbscan(points[selected], radius, min_points)
+            band_labels, _ = _dbscan(kernels._take_rows(points, selected), radius, min_points)
             base = len(parents)
             clusters = int(band_labels.max()) + 1
             parents.extend(range(base, base + clusters))
@@ -103,15 +103,23 @@ def range_adaptive_dbscan(
             indices, new = selected[clustered], base + band_labels[clustered]
             old = labels[indices]
             # Clusters of this band that share points with the previous band's are one.
-            for first, second in set(zip(old[old >= 0].tolist(), new[old >= 0].tolist())):
-                _union(parents, first, second)
+            shared = old >= 0
+            if shared.any():
+                span = base + clusters
+                for key in np.unique(old[shared] * span + new[shared]).tolist():
+                    _union(parents, key // span, key % span)
             # Points get this band's label unless they lie in the overlap and had one.
             take = (old < 0) | (ranges[indices] >= band_start)
             labels[indices[take]] = new[take]
         band_start = band_stop
     if not parents:
         return labels
-    roots = np.array([_root(parents, item) for item in range(len(parents))])
+    roots = np.asarray(parents, dtype=np.int64)
+    while True:  # follow every chain to its root at once
+        deeper = roots[roots]
+        if np.array_equal(deeper, roots):
+            break
+        roots = deeper
     clustered = labels >= 0
     labels[clustered] = roots[labels[clustered]]
     _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)

@@ -117,7 +117,10 @@ def propose_ego(
     # Clusters; those too large for any class (a pedestrian by a facade, a car against a
     # wall) lose their walls and are clustered again.
     if settings.eps_per_metre > 0:
-        labels = cluster.range_adaptive_dbscan(xyz, settings.eps, settings.min_points, eps_per_metre=settings.eps_per_metre, origin=np.array([*sensor_xy, 0.0]))
+        labels = cluster.range_adaptive_dbscan(
+            xyz, settings.eps, settings.min_points, eps_per_metre=settings.eps_per_metre, band_width=settings.eps_band_width,
+            origin=np.array([*sensor_xy, 0.0]),
+        )
     else:
         labels = cluster.dbscan(xyz, settings.eps, settings.min_points)
     largest = max(np.hypot(row.max_length, row.max_width) for row in config.classes.values()) + config.score.size_slack

@@ -47,8 +47,9 @@ class GroundConfig(_Section):
 class ClusteringConfig(_Section):
     """DBSCAN of the non-ground points (see cluster.py)."""
 
-    eps: float = Field(0.5, gt=0)  # metres, at short range
-    eps_per_metre: float = Field(0.0, ge=0)  # > 0: the radius grows with range
+    eps: float = Field(0.35, gt=0)  # metres, at short range
+    eps_per_metre: float = Field(0.014, ge=0)  # > 0: the radius grows with range (0.7 m at 50 m)
+    eps_band_width: float = Field(10.0, gt=0)  # metres of range clustered with one radius
     min_points: int = Field(3, ge=1)
     wall_rounds: int = Field(2, ge=0)  # peel this many walls off oversize clusters (0: off)
     wall_tolerance: float = Field(0.15, gt=0)  # metres from the wall's line in bird's-eye view
