@@ -52,7 +52,7 @@ def test_finds_the_cars_of_a_synthetic_street(scene):
     # (no real car shows one: seen end-on they pass for walls); the simulator's logs are
     # measured by scripts/measure_proposals.py and tests/perception/test_quality.py.
     assert counts.recall("car") >= 0.35
-    assert counts.precision("car") >= 0.8
+    assert counts.precision("car") >= 0.7
     assert counts.median_yaw_error("car") < 3.0
 
 
