@@ -89,8 +89,10 @@ def range_adaptive_dbscan(
     parents: list[int] = []
     band_start = 0.0
     maximum = float(ranges.max())
+    # Out to where the radius starts to grow, one band: the radius is eps throughout.
+    first_stop = max(band_width, math.ceil(eps / eps_per_metre / band_width) * band_width)
     while band_start <= maximum:
-        band_stop = band_start + band_width
+        band_stop = first_stop if band_start == 0.0 else band_start + band_width
         radius = max(eps, eps_per_metre * band_stop)
         # Overlap with the previous band so that clusters crossing the boundary share points.
         selected = np.flatnonzero((ranges >= band_start - radius) & (ranges < band_stop))
