@@ -23,8 +23,8 @@ from avlabel.tracking.shape import anchored_centres, consolidated_size, reexpres
 # The running size estimate of a track: from its most recent observations, refreshed after
 # each of the first few observations, then after every few.
 _RECENT_SIZES = 20
-_EVERY_OBSERVATION = 6
-_SIZE_REFRESH = 3
+_EVERY_OBSERVATION = 4
+_SIZE_REFRESH = 5
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -110,6 +110,7 @@ class TrackingConfig(BaseModel):
     outlier_gate: float = Field(4.0, gt=0)  # std: a detection this far from its track's smoothed centre leaves the track
     stitch_seconds: float = Field(3.0, ge=0)  # tracklets this far apart in time may be joined into one track
     stitch_gate: float = Field(3.0, gt=0)  # Mahalanobis distance (sigmas) under which two tracklets join
+    stitch_overlap: int = Field(2, ge=0)  # frames a later tracklet may overlap the end of the one it continues
     parked_stitch_seconds: float = Field(30.0, ge=0)  # two parked tracklets at one place this far apart in time join
     range_without_poses: float = Field(25.0, gt=0)  # m: the range the noise model assumes when there are no poses
     observed_size_attribute: str = "observed_size"  # proposal attribute with the extents actually seen ("" = box size)

@@ -29,6 +29,20 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, quantile: float) 
     return float(np.interp(quantile * weights.sum(), cumulative, values))
 
 
+def _column_quantiles(values: np.ndarray, weights: np.ndarray, quantile: float) -> np.ndarray:
+    """(C,) weighted quantile of each column of values (K, C) under weights (K, C) (as
+    weighted_quantile, column by column; a column of zero weight gives NaN)."""
+    order = np.argsort(values, axis=0)
+    ordered_values = np.take_along_axis(values, order, axis=0)
+    ordered_weights = np.take_along_axis(weights, order, axis=0)
+    cumulative = np.cumsum(ordered_weights, axis=0) - 0.5 * ordered_weights
+    totals = ordered_weights.sum(axis=0)
+    result = np.full(values.shape[1], np.nan)
+    for column in np.flatnonzero(totals > 0):
+        result[column] = np.interp(quantile * totals[column], cumulative[:, column], ordered_values[:, column])
+    return result
+
+
 def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: np.ndarray, table: ClassTracking) -> np.ndarray:
     """(3,) one [length, width, height] from observed sizes (K, 3), their point counts (K,)
     and whether each observation saw the object's side (K,) bool.
@@ -45,14 +59,13 @@ def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: n
     """
     weights = np.maximum(num_points.astype(np.float64), 1.0)
     full = num_points >= table.full_view_points
-    votes = np.column_stack([full & side_visible, full, full]).astype(np.float64) * weights[:, None]
-    prior = np.asarray(table.typical_size, dtype=np.float64)
-    size = np.empty(3)
-    for axis in range(3):
-        values = np.append(sizes[:, axis], prior[axis])
-        axis_weights = np.append(votes[:, axis], table.size_prior_points)
-        voted = weighted_quantile(values, axis_weights, table.size_quantile) if axis_weights.sum() > 0 else float(np.median(sizes[:, axis]))
-        size[axis] = max(voted, weighted_quantile(sizes[:, axis], weights, _LOWER_BOUND_QUANTILE))
+    votes = np.column_stack([full & side_visible, full, full]) * weights[:, None]
+    values = np.vstack([sizes, table.typical_size])
+    vote_weights = np.vstack([votes, np.full(3, table.size_prior_points)])
+    voted = _column_quantiles(values, vote_weights, table.size_quantile)
+    unvoted = vote_weights.sum(axis=0) <= 0
+    voted[unvoted] = np.median(sizes[:, unvoted], axis=0) if len(sizes) else np.asarray(table.typical_size)[unvoted]
+    size = np.maximum(voted, _column_quantiles(sizes, np.repeat(weights[:, None], 3, axis=1), _LOWER_BOUND_QUANTILE))
     return np.maximum(size, table.minimum_size)
 
 

@@ -121,10 +121,9 @@ def reject_outliers(rows: np.ndarray, detections: Detections, table: ClassTracki
 
 def _end_is_outlier(rows: np.ndarray, detections: Detections, table: ClassTracking, gate: float, end: int) -> bool:
     """Is the detection at `end` (-1 last, 0 first) of rows far from the rest, extrapolated?"""
-    rest = rows[:-1] if end == -1 else rows[1:]
-    _, rest_measurements = track_measurements(rest, detections, table)
-    smoothed = smooth(rest, detections.frame[rest], detections.times_s, rest_measurements, detections.noise_std[rest], table)
     _, measurements = track_measurements(rows, detections, table)
+    rest = slice(None, -1) if end == -1 else slice(1, None)
+    smoothed = smooth(rows[rest], detections.frame[rows[rest]], detections.times_s, measurements[rest], detections.noise_std[rows[rest]], table)
     row = rows[end]
     dt = float(detections.times_s[detections.frame[row]] - detections.times_s[smoothed.frames[end]])
     transition = motion.transition(dt)

@@ -12,8 +12,10 @@ deviations); a parked piece stays where it is (zero velocity, no process noise).
 optimal assignment between ends and starts; repeated until nothing more joins. Parked
 pieces join across much longer gaps (`parked_stitch_seconds`): a parked car seen, hidden
 behind passing traffic and seen again at the same place is one object. A piece
-with fewer than its class's `minimum_observations` is too weak to stand alone, and too
-weak to extend another track (one stray detection knows nothing of its velocity, so its
+whose start overlaps the end of another by up to `stitch_overlap` frames may continue it
+(the earlier piece then ends where the later begins: two trackers briefly followed one
+object, one on a stray half of it). A piece with fewer than its class's
+`minimum_observations` is too weak to stand alone, and too weak to extend another track (one stray detection knows nothing of its velocity, so its
 extrapolation would agree with anything).
 """
 
@@ -40,7 +42,7 @@ def _extrapolate(mean: np.ndarray, covariance: np.ndarray, dt: float, accelerati
 
 
 def _boundary(track: SmoothedTrack, parked: bool, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """State (7,) and covariance (7, 7) at one end of a piece; a parked piece does not move
+    """State (7,) and covariance (7, 7) at step `index` of a piece; a parked piece does not move
     (its velocity is 0, known to within the spread of its smoothed velocities)."""
     mean, covariance = track.means[index].copy(), track.covariances[index].copy()
     if parked:
@@ -61,7 +63,12 @@ def _may_stand_still(track: SmoothedTrack) -> bool:
 
 
 def stitching_costs(
-    tracks: list[SmoothedTrack], labels: list[str], parked: list[bool], detections: Detections, config: TrackingConfig
+    tracks: list[SmoothedTrack],
+    labels: list[str],
+    parked: list[bool],
+    sizes: list[np.ndarray],
+    detections: Detections,
+    config: TrackingConfig,
 ) -> np.ndarray:
     """(K, K) cost of continuing track i (its end) with track j (its start); inf = not allowed.
 
@@ -73,6 +80,10 @@ def stitching_costs(
     parked or may be standing still (velocity within about 2 std of 0 throughout), up to
     `parked_stitch_seconds` apart, join when their centres lie within their class's
     `stationary_extent`, at a cost of that distance in units of the extent.
+
+    Each piece's centres were re-centred at its own one size (`sizes`, (3,) each, see
+    shape.py); two pieces of one object seen at different sizes may thus disagree by half
+    the difference, which is added to the combined covariance.
     """
     times_s = detections.times_s
     count = len(tracks)
@@ -87,20 +98,23 @@ def stitching_costs(
         if lengths[earlier] < table.minimum_observations:
             continue
         end_time = times_s[ends[earlier]]
-        for later in np.flatnonzero((starts > ends[earlier]) & (times_s[starts] - end_time <= reach)):
-            gap = float(times_s[starts[later]] - end_time)
+        candidates = (starts > starts[earlier]) & (ends > ends[earlier]) & (starts > ends[earlier] - config.stitch_overlap)
+        for later in np.flatnonzero(candidates & (times_s[starts] - end_time <= reach)):
+            # Overlapping pieces: the earlier one ends, for this pair, just before the later starts.
+            end_index = min(len(tracks[earlier]), starts[later] - starts[earlier]) - 1
+            gap = float(times_s[starts[later]] - times_s[tracks[earlier].frames[end_index]])
             if not config.compatible(labels[earlier], labels[later]) or lengths[later] < config.for_label(labels[later]).minimum_observations:
                 continue
             mismatch = config.class_mismatch_cost if labels[later] != labels[earlier] else 0.0
             if (parked[earlier] or parked[later]) and standing[earlier] and standing[later] and gap <= config.parked_stitch_seconds:
-                separation = float(np.linalg.norm(tracks[earlier].means[-1, :2] - tracks[later].means[0, :2]))
+                separation = float(np.linalg.norm(tracks[earlier].means[end_index, :2] - tracks[later].means[0, :2]))
                 if separation <= table.stationary_extent:
                     costs[earlier, later] = separation / table.stationary_extent + mismatch
                 continue
             if gap > config.stitch_seconds:
                 continue
             # Each piece's extrapolation must reach the other piece's own first (last) state.
-            end_mean, end_covariance = _boundary(tracks[earlier], parked[earlier], -1)
+            end_mean, end_covariance = _boundary(tracks[earlier], parked[earlier], end_index)
             start_mean, start_covariance = _boundary(tracks[later], parked[later], 0)
             distances = []
             for mean, covariance, still, dt, target, target_covariance in (
@@ -111,7 +125,9 @@ def stitching_costs(
                 difference = position - target[:2]
                 if np.linalg.norm(difference) > table.distance_gate + 0.5 * table.maximum_acceleration * gap**2:
                     break
-                distances.append(float(np.sqrt(difference @ np.linalg.solve(position_covariance + target_covariance[:2, :2], difference))))
+                size_spread = np.eye(2) * float(np.sum((0.5 * (sizes[earlier][:2] - sizes[later][:2])) ** 2))
+                combined = position_covariance + target_covariance[:2, :2] + size_spread
+                distances.append(float(np.sqrt(difference @ np.linalg.solve(combined, difference))))
             else:
                 if max(distances) <= config.stitch_gate:
                     costs[earlier, later] = max(distances) + mismatch
@@ -127,7 +143,8 @@ def stitch_pairs(costs: np.ndarray) -> list[tuple[int, int]]:
 
 
 def chains(pairs: list[tuple[int, int]], count: int) -> list[list[int]]:
-    """Group `count` tracks into chains following the (earlier, later) links, in time order."""
+    """Group `count` tracks into chains following the (earlier, later) links, in time order.
+    (Join a chain's rows with `joined_rows`: pieces may overlap at their junctions.)"""
     following = dict(pairs)
     has_previous = {later for _, later in pairs}
     result = []
@@ -139,3 +156,15 @@ def chains(pairs: list[tuple[int, int]], count: int) -> list[list[int]]:
             chain.append(following[chain[-1]])
         result.append(chain)
     return result
+
+
+def joined_rows(chain: list[int], pieces: list[np.ndarray], frames: np.ndarray) -> np.ndarray:
+    """Detection rows of a chain of pieces (rows each, time order; `frames` (N,) maps a row
+    to its frame): each piece keeps only its rows before the next piece's first frame."""
+    parts = []
+    for position, index in enumerate(chain):
+        rows = pieces[index]
+        if position + 1 < len(chain):
+            rows = rows[frames[rows] < frames[pieces[chain[position + 1]][0]]]
+        parts.append(rows)
+    return np.concatenate(parts)

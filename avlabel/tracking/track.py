@@ -118,18 +118,26 @@ def track_online(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries
 
 def _stitch(pieces: list[np.ndarray], detections: Detections, config: TrackingConfig) -> list[np.ndarray]:
     """Detection rows (time order) of each track after joining pieces (rows of tracklets) across gaps."""
+    known: dict[bytes, tuple[str, object, bool, np.ndarray]] = {}  # pieces unchanged since the last round
     for _ in range(_STITCH_ROUNDS):
-        labels = [vote_label(rows, detections) for rows in pieces]
-        smoothed, parked = [], []
-        for rows, label in zip(pieces, labels):
-            table = config.for_label(label)
-            _, track_measurements = smoothing.track_measurements(rows, detections, table)
-            smoothed.append(smooth(rows, detections.frame[rows], detections.times_s, track_measurements, detections.noise_std[rows], table))
-            parked.append(is_stationary(smoothed[-1], table))
-        pairs = stitching.stitch_pairs(stitching.stitching_costs(smoothed, labels, parked, detections, config))
+        labels, smoothed, parked, sizes = [], [], [], []
+        for rows in pieces:
+            key = rows.tobytes()
+            if key not in known:
+                label = vote_label(rows, detections)
+                table = config.for_label(label)
+                size, track_measurements = smoothing.track_measurements(rows, detections, table)
+                piece = smooth(rows, detections.frame[rows], detections.times_s, track_measurements, detections.noise_std[rows], table)
+                known[key] = (label, piece, is_stationary(piece, table), size)
+            label, piece, still, size = known[key]
+            labels.append(label)
+            smoothed.append(piece)
+            parked.append(still)
+            sizes.append(size)
+        pairs = stitching.stitch_pairs(stitching.stitching_costs(smoothed, labels, parked, sizes, detections, config))
         if not pairs:
             break
-        pieces = [np.concatenate([pieces[index] for index in chain]) for chain in stitching.chains(pairs, len(pieces))]
+        pieces = [stitching.joined_rows(chain, pieces, detections.frame) for chain in stitching.chains(pairs, len(pieces))]
         logger.debug("tracking: stitched %d gaps", len(pairs))
     return pieces
 
