@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := libusb-1.0-0 libgl1 libegl1 libgomp1 xvfb xauth mesa-vulkan-drivers libvulkan1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test system-packages install sample-data bench clean
+.PHONY: demo test system-packages install sample-data bench bench-simulate clean
 
 demo: install
 	$(BIN)/avlabel demo --out out/demo
@@ -36,7 +36,17 @@ $(STAMP): pyproject.toml
 sample-data: install
 	$(BIN)/avlabel simulate sample_data/town_seed7.h5 --seconds 4 --seed 7 --profile sample
 
+# Each benchmark prints its figures beside a peer measured in the same run.
 bench: install
+	$(BIN)/python benchmarks/bench_cluster.py
+	$(BIN)/python benchmarks/bench_deskew.py
+	$(BIN)/python benchmarks/bench_project.py
+	$(BIN)/python benchmarks/bench_eval.py
+	$(BIN)/python benchmarks/bench_tracking.py
+	$(BIN)/python benchmarks/bench_viewer.py
+
+# A 20 s log with the full-resolution profile: about 12 minutes on 2 cores.
+bench-simulate: install
 	$(BIN)/python benchmarks/bench_simulate.py
 
 clean:
