@@ -18,7 +18,9 @@ Per track, in order:
    with the smoothed yaw, each weighted by its variance;
 7. gaps up to `maximum_gap_seconds` (time between the observations either side) are
    filled with the smoother's interpolation; longer gaps stay empty (the id carries on),
-   except on parked objects, whose every gap is filled (they have one pose);
+   except on parked objects not flagged for review, whose every gap is filled (they have
+   one pose) and whose track is carried `parked_extension_seconds` beyond its first and
+   last detection (a parked car does not vanish when the proposals lose it);
 8. a per-frame uncertainty (m): the smoothed position spread sqrt(var_x + var_y),
    inflated where the detection disagrees with the track more than its noise explains,
    by sqrt(max(1, r^2 / 2)) with r the output-to-detection centre distance in detection
@@ -76,13 +78,18 @@ def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig
         means[:, 3] = heading_from_motion(smoothed, table)
         position_variances = smoothed.covariances[:, 0, 0] + smoothed.covariances[:, 1, 1]
 
-    keep = fillable(smoothed.observed, detections.times_s[smoothed.frames], np.inf if stationary else table.maximum_gap_seconds)
+    confident = score >= table.review_score
+    keep = fillable(smoothed.observed, detections.times_s[smoothed.frames], np.inf if stationary and confident else table.maximum_gap_seconds)
     frames, track_rows, means, position_variances = smoothed.frames[keep], smoothed.rows[keep], means[keep], position_variances[keep]
     observed = track_rows >= 0
     inflation = np.ones(len(frames))
     observation_index = _observation_index(rows, track_rows[observed])
     normalised = np.linalg.norm(measurements[observation_index, :2] - means[observed, :2], axis=1) / noise_std[observation_index, 0]
     inflation[observed] = np.sqrt(np.maximum(1.0, 0.5 * normalised**2))
+    uncertainties = np.sqrt(position_variances) * inflation
+    if stationary and confident and table.parked_extension_seconds > 0:
+        frames, track_rows, means, uncertainties = _extended(frames, track_rows, means, uncertainties, detections.times_s, table)
+        observed = track_rows >= 0
     single = len(rows) == 1
     states = tuple(("observed" if single else "smoothed") if seen else "interpolated" for seen in observed)
     boxes = np.column_stack([means[:, :3], np.tile(size, (len(frames), 1)), wrap_angle(means[:, 3])])
@@ -93,10 +100,32 @@ def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig
         boxes=boxes,
         velocities=means[:, 4:6],
         states=states,
-        uncertainties=np.sqrt(position_variances) * inflation,
+        uncertainties=uncertainties,
         score=score,
         stationary=stationary,
         needs_review=score < table.review_score,
+    )
+
+
+def _extended(
+    frames: np.ndarray, rows: np.ndarray, means: np.ndarray, uncertainties: np.ndarray, times_s: np.ndarray, table: ClassTracking
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A parked track's frames (T,), rows (T,), means (T, 7) and uncertainties (T,) carried
+    `parked_extension_seconds` before its first and after its last detection (the log
+    permitting): a parked car does not vanish when the proposals lose it. The uncertainty
+    of an added box grows by `extension_uncertainty` m per second from the evidence."""
+    before = np.flatnonzero((times_s < times_s[frames[0]]) & (times_s >= times_s[frames[0]] - table.parked_extension_seconds))
+    after = np.flatnonzero((times_s > times_s[frames[-1]]) & (times_s <= times_s[frames[-1]] + table.parked_extension_seconds))
+    if not len(before) and not len(after):
+        return frames, rows, means, uncertainties
+    added = np.concatenate([before, after])
+    distance_s = np.where(added < frames[0], times_s[frames[0]] - times_s[added], times_s[added] - times_s[frames[-1]])
+    order = np.argsort(np.concatenate([frames, added]), kind="stable")
+    return (
+        np.concatenate([frames, added])[order],
+        np.concatenate([rows, np.full(len(added), -1, dtype=np.int64)])[order],
+        np.concatenate([means, np.tile(means[0], (len(added), 1))])[order],
+        np.concatenate([uncertainties, np.hypot(uncertainties[0], table.extension_uncertainty * distance_s)])[order],
     )
 
 

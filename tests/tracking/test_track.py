@@ -296,3 +296,25 @@ def test_seen_sizes_come_from_the_proposal_attribute():
     )
     np.testing.assert_allclose(seen_sizes(cuboids, "observed_size"), [[3.1, 1.2, 1.5], CAR, CAR])
     np.testing.assert_allclose(seen_sizes(cuboids, ""), [CAR, CAR, CAR])
+
+
+def test_a_parked_car_lost_by_the_proposals_is_carried_a_little_further():
+    rng = np.random.default_rng(11)
+    count = 60
+    truth = np.array([20.0, -6.0, 0.8, *CAR, 0.3])
+    per_frame = []
+    for step in range(count):
+        box = truth.copy()
+        box[:2] += rng.normal(0.0, 0.1, 2)
+        per_frame.append([(box, "car")] if 10 <= step < 40 else [])
+    config = TrackingConfig.model_validate({"classes": {"car": {"parked_extension_seconds": 1.0}}})
+    result = track(_labels(per_frame), config, poses=_static_poses(count, (0.0, 5.0)))
+    present = [step for step, frame in enumerate(result) if len(frame)]
+    assert present == list(range(0, 50))  # 1 s (10 sweeps) either side of frames 10..39
+    uncertainty = [result.frames[step].cuboids[0].attributes["uncertainty"] for step in (39, 42, 46, 49)]
+    assert uncertainty == sorted(uncertainty) and uncertainty[0] < uncertainty[-1]
+    assert {result.frames[step].cuboids[0].attributes["state"] for step in (0, 5, 45, 49)} == {"interpolated"}
+    # A moving car is not carried past its detections.
+    moving = _mover(count, (0.0, 0.0), (8.0, 0.0), CAR)
+    result = track(_labels([[(box, "car")] if 10 <= step < 40 else [] for step, box in enumerate(moving)]), config)
+    assert [step for step, frame in enumerate(result) if len(frame)] == list(range(10, 40))

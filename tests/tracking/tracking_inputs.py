@@ -64,9 +64,14 @@ def sparse_truth_ignored(truth: Labels, min_points: int = 20) -> Labels:
 class LogInputs:
     name: str
     proposals: Labels
-    truth: Labels
+    truth: Labels  # as evaluated: nuScenes-style visible spans for simulated logs
     poses: PoseSeries
     proposal_seconds_per_sweep: float | None = None  # when the real proposal stage ran
+    all_truth: Labels | None = None  # every truth box, seen or not (simulated logs)
+
+    def well_observed_truth(self, min_points: int = 20) -> Labels:
+        """Every truth box, those with fewer than `min_points` points as don't-care regions."""
+        return sparse_truth_ignored(self.all_truth if self.all_truth is not None else self.truth, min_points)
 
 
 def scene_inputs(seed: int, seconds: float = 20.0) -> LogInputs:
@@ -100,7 +105,7 @@ def sim_inputs(seed: int, seconds: float, cache: Path, profile: str = "default")
     with DriveLog(path) as log:
         truth, poses = log.truth(), log.poses()
         if proposals_path.exists():
-            return LogInputs(path.stem, read_labels(proposals_path), visible_span_truth(truth), poses, None)
+            return LogInputs(path.stem, read_labels(proposals_path), visible_span_truth(truth), poses, None, truth)
         calibration = log.calibrations[log.lidar]
         stamps = calibration.to_log_time(log.timestamps(log.lidar))
         started = time.perf_counter()
@@ -108,4 +113,4 @@ def sim_inputs(seed: int, seconds: float, cache: Path, profile: str = "default")
         per_sweep = (time.perf_counter() - started) / max(1, len(stamps))
     proposals = Labels(frames, {"source": str(path)})
     write_labels(proposals_path, proposals)
-    return LogInputs(path.stem, proposals, visible_span_truth(truth), poses, per_sweep)
+    return LogInputs(path.stem, proposals, visible_span_truth(truth), poses, per_sweep, truth)
