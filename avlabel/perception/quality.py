@@ -2,8 +2,7 @@
 per-class recall, precision and yaw error against truth boxes at a BEV IoU threshold.
 
 Used by scripts/measure_proposals.py and the regression tests; the full detection and
-tracking metrics live in avlabel.eval. BEV IoU comes from avlabel.geometry.iou where it
-is available, else from shapely polygons.
+tracking metrics live in avlabel.eval. BEV IoU comes from avlabel.geometry.iou.
 """
 
 from __future__ import annotations
@@ -13,38 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from avlabel.structs import box_corners, yaw_difference
+from avlabel.geometry.iou import pairwise_bev_iou
+from avlabel.structs import yaw_difference
 
 if TYPE_CHECKING:
     from avlabel.io.logstore import DriveLog
     from avlabel.perception.settings import PerceptionConfig
-
-
-def pairwise_bev_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """(N, M) bird's-eye IoU of boxes (N, 7) and (M, 7), one shared frame."""
-    first = np.asarray(first, dtype=np.float64).reshape(-1, 7)
-    second = np.asarray(second, dtype=np.float64).reshape(-1, 7)
-    if len(first) == 0 or len(second) == 0:
-        return np.zeros((len(first), len(second)))
-    try:
-        from avlabel.geometry.iou import pairwise_bev_iou as geometry_iou
-    except ImportError:
-        geometry_iou = None
-    if geometry_iou is not None:
-        return np.asarray(geometry_iou(first, second))
-    from shapely.geometry import Polygon
-
-    def polygons(boxes: np.ndarray) -> list:
-        return [Polygon(corners[[0, 1, 5, 4], :2]) for corners in box_corners(boxes)]
-
-    left, right = polygons(first), polygons(second)
-    result = np.zeros((len(first), len(second)))
-    centre_gap = np.hypot(first[:, None, 0] - second[None, :, 0], first[:, None, 1] - second[None, :, 1])
-    reach = (np.hypot(first[:, 3], first[:, 4])[:, None] + np.hypot(second[:, 3], second[:, 4])[None, :]) / 2
-    for row, column in zip(*np.nonzero(centre_gap < reach)):
-        intersection = left[row].intersection(right[column]).area
-        result[row, column] = intersection / (left[row].area + right[column].area - intersection)
-    return result
 
 
 @dataclass

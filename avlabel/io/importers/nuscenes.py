@@ -96,8 +96,10 @@ def _load(dataroot: Path, version: str) -> Any:
         found = sorted(path.name for path in dataroot.glob("v*") if path.is_dir()) if dataroot.is_dir() else []
         hint = f"versions found: {', '.join(found)}" if found else "no version folders found (v1.0-mini, v1.0-trainval, ...)"
         raise InputError(f"{dataroot}: {version}: no such table folder (expected {tables}/*.json; {hint})")
-    from nuscenes.nuscenes import NuScenes
-
+    try:
+        from nuscenes.nuscenes import NuScenes
+    except ImportError:
+        raise InputError("avlabel import nuscenes needs nuscenes-devkit: pip install 'avlabel[nuscenes]'") from None
     try:
         return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
     except FileNotFoundError as error:
