@@ -14,8 +14,8 @@ Per track, in order:
 5. smoothing (Kalman forward, Rauch-Tung-Striebel backward, `smoothing.py`);
 6. parked objects (slow and not going anywhere) get one fixed pose in the world;
    moving ones get their heading from their motion: the pi ambiguity of fitted boxes is
-   settled by the direction of travel, and the heading of the smoothed velocity is fused
-   with the smoothed yaw, each weighted by its variance;
+   settled by the direction of travel (forwards), and the heading of the smoothed velocity
+   is fused with the smoothed yaw, each weighted by its variance;
 7. gaps up to `maximum_gap_seconds` (time between the observations either side) are
    filled with the smoother's interpolation; longer gaps stay empty (the id carries on),
    except on parked objects not flagged for review, whose every gap is filled (they have
@@ -189,13 +189,11 @@ def fixed_pose(smoothed: SmoothedTrack, measurements: np.ndarray, noise_std: np.
 def heading_from_motion(smoothed: SmoothedTrack, table: ClassTracking) -> np.ndarray:
     """(T,) unwrapped yaw of a moving object.
 
-    Whether the object drives forwards or backwards is decided once for the whole track:
-    forwards, unless its smoothed yaws, weighted by speed, mostly point against its travel
-    (box fits are ambiguous by pi; a car that reverses all the way is rare). Where faster
-    than `moving_speed`, the yaw is the heading of the smoothed velocity (turned by pi if
-    reversing), fused with the smoothed yaw brought within pi/2 of it, each weighted by its
-    inverse variance. Slower frames keep their smoothed yaw, turned by pi where needed to
-    agree with the nearest moving frame.
+    A fitted box cannot tell an object's front from its back, so its yaw carries no sense
+    of direction: a moving object is taken to drive forwards. Where faster than
+    `moving_speed`, the yaw is the heading of the smoothed velocity fused with the smoothed
+    yaw brought within pi/2 of it, each weighted by its inverse variance. Slower frames keep
+    their smoothed yaw, turned by pi where needed to agree with the nearest moving frame.
     """
     yaw = smoothed.means[:, 3].copy()
     velocity = smoothed.means[:, 4:6]
@@ -204,15 +202,13 @@ def heading_from_motion(smoothed: SmoothedTrack, table: ClassTracking) -> np.nda
     if not moving.any():
         return yaw
     heading = np.arctan2(velocity[:, 1], velocity[:, 0])
-    reversing = np.sum(speed[moving] * np.cos(yaw[moving] - heading[moving])) < 0
-    direction = heading + (math.pi if reversing else 0.0)
-    offset = _within_half_turn(yaw - direction)
+    offset = _within_half_turn(yaw - heading)
     across = np.column_stack([-np.sin(heading), np.cos(heading)])
     heading_variance = np.einsum("ti,tij,tj->t", across, smoothed.covariances[:, 4:6, 4:6], across) / np.maximum(speed, 1e-6) ** 2
     yaw_variance = smoothed.covariances[:, 3, 3]
     motion_weight = yaw_variance / (yaw_variance + heading_variance)
     result = yaw.copy()
-    result[moving] = direction[moving] + (1.0 - motion_weight[moving]) * offset[moving]
+    result[moving] = heading[moving] + (1.0 - motion_weight[moving]) * offset[moving]
     moving_steps = np.flatnonzero(moving)
     for step in np.flatnonzero(~moving):
         nearest = moving_steps[np.argmin(np.abs(moving_steps - step))]

@@ -33,12 +33,14 @@ class Tracklet:
 
     rows: (T,) int64 detection rows (see `Detections`), one per observed frame, in time order.
     filtered_means: (T, 7) and filtered_covariances: (T, 7, 7): the state after each update
-    (world frame, layout in `motion`). An online tracker would output exactly these.
+    (world frame, layout in `motion`); running_sizes: (T, 3) the track's size estimate
+    after each update. An online tracker would output exactly these.
     """
 
     rows: np.ndarray
     filtered_means: np.ndarray
     filtered_covariances: np.ndarray
+    running_sizes: np.ndarray
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -56,6 +58,7 @@ class _LiveTrack:
     rows: list[int] = field(default_factory=list)
     filtered_means: list[np.ndarray] = field(default_factory=list)
     filtered_covariances: list[np.ndarray] = field(default_factory=list)
+    running_sizes: list[np.ndarray] = field(default_factory=list)
     label_votes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     seen_sizes: list[np.ndarray] = field(default_factory=list)  # (3,) per row, along the track's heading
     sides: list[bool] = field(default_factory=list)  # per row: the side (so the length) was in sight
@@ -66,7 +69,9 @@ class _LiveTrack:
         return np.concatenate([self.mean[:3], self.size, [self.mean[3]]])
 
     def to_tracklet(self) -> Tracklet:
-        return Tracklet(np.array(self.rows, dtype=np.int64), np.stack(self.filtered_means), np.stack(self.filtered_covariances))
+        return Tracklet(
+            np.array(self.rows, dtype=np.int64), np.stack(self.filtered_means), np.stack(self.filtered_covariances), np.stack(self.running_sizes)
+        )
 
 
 class OnlineTracker:
@@ -211,6 +216,7 @@ class OnlineTracker:
         live.seen_sizes.append(seen[0])
         live.sides.append(bool(side_visible(box, ego[None])[0]))
         if len(live.rows) > _EVERY_OBSERVATION and len(live.rows) % _SIZE_REFRESH:
+            live.running_sizes.append(live.size.copy())
             return
         recent = slice(-_RECENT_SIZES, None)
         size = consolidated_size(
@@ -220,3 +226,5 @@ class OnlineTracker:
         # A new size moves the centre too: keep the faces the ego sees where they are.
         live.mean[:2] = anchored_centres(live.box()[None], size, ego[None])[0]
         live.size = size
+        live.running_sizes.append(size.copy())
+        live.filtered_means[-1] = live.mean.copy()

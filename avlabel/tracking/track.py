@@ -88,7 +88,8 @@ def track(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries | None
 def track_online(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries | None = None, minimum_hits: int = 3) -> Labels:
     """The forward pass alone, output as an online tracker would (AB3DMOT-like): a track's
     filtered state at each sweep it is matched, once it has `minimum_hits` detections, with
-    the detection's own size. A baseline for ablations, not a stage of the pipeline."""
+    the track's running size (as AB3DMOT keeps the size in its state). A baseline for
+    ablations, not a stage of the pipeline."""
     detections = measurements.collect(proposals, config, poses)
     tracker = OnlineTracker(detections, config)
     for frame_index in range(detections.num_frames):
@@ -101,9 +102,10 @@ def track_online(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries
     frames: list[list[Cuboid]] = [[] for _ in range(detections.num_frames)]
     for number, tracklet in enumerate(tracker.tracklets(), start=1):
         label = vote_label(tracklet.rows, detections)
-        for hit, (row, mean) in enumerate(zip(tracklet.rows[minimum_hits - 1 :], tracklet.filtered_means[minimum_hits - 1 :])):
+        start = minimum_hits - 1
+        for row, mean, size in zip(tracklet.rows[start:], tracklet.filtered_means[start:], tracklet.running_sizes[start:]):
             frame_index = int(detections.frame[row])
-            box = np.concatenate([mean[:3], detections.boxes[row, 3:6], [mean[3]]])
+            box = np.concatenate([mean[:3], size, [mean[3]]])
             frames[frame_index].append(
                 Cuboid.from_box(
                     box, id=f"{number}@{frame_index}", track_id=str(number), label=label, score=float(detections.scores[row]),

@@ -12,7 +12,7 @@ import numpy as np
 import shapely
 from trackeval.metrics import CLEAR, HOTA, Identity
 
-from avlabel.structs import Labels, box_corners, yaw_difference
+from avlabel.structs import Labels, PoseSeries, box_corners, yaw_difference
 
 
 def bev_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -26,19 +26,23 @@ def bev_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return intersection / union
 
 
-def _frames(labels: Labels, label: str) -> dict[int, tuple[np.ndarray, list[str]]]:
-    return {
-        frame.timestamp_us: (
-            np.array([cuboid.box for cuboid in frame if cuboid.label == label]).reshape(-1, 7),
-            [cuboid.track_id for cuboid in frame if cuboid.label == label],
-        )
-        for frame in labels.frames
-    }
+def _frames(labels: Labels, label: str, poses: PoseSeries | None, reach: float) -> dict[int, tuple[np.ndarray, list[str]]]:
+    result = {}
+    for frame in labels.frames:
+        cuboids = [cuboid for cuboid in frame if cuboid.label == label]
+        if poses is not None:
+            ego = poses.world_from_ego[int(np.argmin(np.abs(poses.timestamps_us - frame.timestamp_us))), :2, 3]
+            cuboids = [cuboid for cuboid in cuboids if np.linalg.norm(cuboid.center[:2] - ego) <= reach]
+        result[frame.timestamp_us] = (np.array([cuboid.box for cuboid in cuboids]).reshape(-1, 7), [cuboid.track_id for cuboid in cuboids])
+    return result
 
 
-def tracking_metrics(predictions: Labels, truth: Labels, label: str = "car", matching: str = "iou") -> dict[str, float]:
-    """MOTA, HOTA, IDF1, ID switches (and per 100 truth tracks), FP, FN for one class."""
-    predicted, expected = _frames(predictions, label), _frames(truth, label)
+def tracking_metrics(
+    predictions: Labels, truth: Labels, label: str = "car", matching: str = "iou", *, poses: PoseSeries | None = None, reach: float = 50.0
+) -> dict[str, float]:
+    """MOTA, HOTA, IDF1, ID switches (and per 100 truth tracks), FP, FN for one class; with
+    poses, only boxes within `reach` metres of the ego count."""
+    predicted, expected = _frames(predictions, label, poses, reach), _frames(truth, label, poses, reach)
     stamps = sorted(expected)
     truth_ids: dict[str, int] = {}
     tracker_ids: dict[str, int] = {}
@@ -79,13 +83,16 @@ def tracking_metrics(predictions: Labels, truth: Labels, label: str = "car", mat
 
 def box_errors(predictions: Labels, truth: Labels, label: str = "car", gate: float = 2.0) -> dict[str, np.ndarray]:
     """Per matched box (nearest centre within `gate` m, one-to-one per frame): centre error (m,
-    ground plane), size error (m, norm of [dl, dw, dh]) and yaw error (rad, modulo 2 pi)."""
+    ground plane), size error (m, norm of [dl, dw, dh]), yaw error (rad, modulo 2 pi), axis
+    error (rad, modulo pi: the heading's line, what a box shows) and, for truth moving faster
+    than 1 m/s, heading error (rad, modulo 2 pi)."""
     from scipy.optimize import linear_sum_assignment
 
     predicted = {frame.timestamp_us: frame for frame in predictions.frames}
-    centre, size, yaw = [], [], []
+    centre, size, yaw, axis, heading = [], [], [], [], []
     for frame in truth.frames:
         truth_boxes = np.array([cuboid.box for cuboid in frame if cuboid.label == label]).reshape(-1, 7)
+        truth_speeds = np.array([np.linalg.norm(cuboid.velocity) if cuboid.velocity is not None else 0.0 for cuboid in frame if cuboid.label == label])
         other = predicted.get(frame.timestamp_us)
         boxes = np.array([cuboid.box for cuboid in other if cuboid.label == label]).reshape(-1, 7) if other is not None else np.zeros((0, 7))
         if not len(truth_boxes) or not len(boxes):
@@ -97,4 +104,7 @@ def box_errors(predictions: Labels, truth: Labels, label: str = "car", gate: flo
                 centre.append(distance[row, column])
                 size.append(np.linalg.norm(truth_boxes[row, 3:6] - boxes[column, 3:6]))
                 yaw.append(yaw_difference(truth_boxes[row, 6], boxes[column, 6]))
-    return {"centre": np.array(centre), "size": np.array(size), "yaw": np.array(yaw)}
+                axis.append(yaw_difference(truth_boxes[row, 6], boxes[column, 6], period=np.pi))
+                if truth_speeds[row] > 1.0:
+                    heading.append(yaw[-1])
+    return {"centre": np.array(centre), "size": np.array(size), "yaw": np.array(yaw), "axis": np.array(axis), "heading": np.array(heading)}
