@@ -245,6 +245,7 @@ class ViewerApp:
             return
         change = self.controller.go_to_frame(self.controller.sweep_at(item.timestamp_us))
         change |= self._guarded(lambda: self.controller.select(item.track_id))
+        self.controller.read_ahead()  # from the clicked item: the one after it is next
         self.refresh(change | Change.VIEW | Change.FOCUS)
 
     def _on_close(self) -> bool:

@@ -249,8 +249,24 @@ class ViewerController:
         if index == self.frame_index:
             return Change.NONE
         self.frame_index = index
-        self.frames.prefetch(index + 1)
+        self.read_ahead()
         return Change.FRAME | Change.SELECTION
+
+    def read_ahead(self) -> None:
+        """Have the background thread read the sweeps the annotator is likely to go to
+        next, most likely first: the next review-queue item's sweep (Q), the next sweep
+        and the previous one (stepping, or the slider's neighbours)."""
+        index = self.frame_index
+        if self.frames.reading_ahead:
+            self.frames.frame(index)  # this sweep first, so the reads ahead do not compete with it
+        wanted = []
+        queue = self.queue()
+        if queue:
+            tracks = [item.track_id for item in queue]
+            position = (tracks.index(self.selected_track) + 1) % len(queue) if self.selected_track in tracks else 0
+            wanted.append(self.sweep_at(queue[position].timestamp_us))
+        wanted += [index + 1, index - 1]
+        self.frames.read_ahead([sweep for sweep in wanted if sweep != index])
 
     def step_frames(self, count: int) -> Change:
         return self.go_to_frame(self.frame_index + count)
@@ -281,6 +297,7 @@ class ViewerController:
         item = queue[position]
         change = self.go_to_frame(self.sweep_at(item.timestamp_us))
         self.select(item.track_id)
+        self.read_ahead()  # now from the selected item: the one after it is next
         reasons = ", ".join(issue.detail for issue in item.issues) or "no issue found: check and accept"
         self.message = f"queue {position + 1}/{len(queue)}: track {item.track_id} ({item.label}): {reasons}"
         return change | Change.SELECTION | Change.FOCUS

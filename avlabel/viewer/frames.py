@@ -3,7 +3,9 @@
 `LogFrames` reads a log's sweeps through the sync stage (`avlabel.sync.frames.LogSync`:
 de-skewed points, the ego pose, the nearest image of each camera, the radar scans), puts
 them in the world frame (where labels live) and keeps the last few in a cache. A
-background thread reads the next sweep ahead while the annotator looks at this one.
+background thread reads ahead, while the annotator looks at this sweep, the sweeps they are
+likely to go to next (the controller names them: the next review-queue item's sweep and the
+neighbours; see `LogFrames.read_ahead`).
 
 Everything here is world frame (ENU, z up) unless named otherwise; images are RGB uint8.
 """
@@ -100,7 +102,7 @@ class LogFrames:
         self.panel_width = panel_width
         self._cache: OrderedDict[int, FrameView | None] = OrderedDict()
         self._cache_size = max(cache_size, 2)
-        self._lock = threading.Lock()  # h5py and the cache are used from the prefetch thread too
+        self._lock = threading.Lock()  # guards the cache (the read-ahead thread fills it); h5py has its own lock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avlabel-prefetch") if prefetch else None
         self._pending: dict[int, Future] = {}
 
@@ -112,29 +114,51 @@ class LogFrames:
         """(S,) int64 log-clock time of every sweep."""
         return self.sync.sweep_us
 
+    @property
+    def reading_ahead(self) -> bool:
+        """Whether a background thread reads sweeps ahead."""
+        return self._executor is not None
+
     def frame(self, index: int) -> FrameView | None:
         """Sweep `index` ready to show; None when the ego poses do not cover it."""
         if not 0 <= index < len(self):
             raise IndexError(f"sweep {index} out of range (0..{len(self) - 1})")
         pending = self._pending.pop(index, None)
-        if pending is not None:
-            pending.result()
+        if pending is not None and not pending.cancel():
+            pending.result()  # being read right now: wait for it rather than read it twice
         with self._lock:
             if index in self._cache:
                 self._cache.move_to_end(index)
                 return self._cache[index]
-            view = self._load(index)
+        # read outside the lock: a read-ahead of another sweep in flight does not hold this one up
+        view = self._load(index)
+        with self._lock:
             self._remember(index, view)
-            return view
+        return view
 
     def prefetch(self, index: int) -> None:
         """Start reading sweep `index` in the background (no-op when cached or out of range)."""
-        if self._executor is None or not 0 <= index < len(self) or index in self._pending:
+        if self._executor is None or not 0 <= index < len(self):
+            return
+        if index in self._pending and not self._pending[index].done():
             return
         with self._lock:
             if index in self._cache:
                 return
         self._pending[index] = self._executor.submit(self._prefetch, index)
+
+    def read_ahead(self, indices: list[int]) -> None:
+        """Read these sweeps in the background, most likely first, instead of whatever was
+        planned before: reads not started yet are dropped and re-planned in this order, so
+        dragging the slider does not pile up reads of sweeps already passed."""
+        if self._executor is None:
+            return
+        wanted = [index for index in dict.fromkeys(indices) if 0 <= index < len(self)][: self._cache_size - 2]
+        for index, future in list(self._pending.items()):
+            if future.done() or future.cancel():  # re-planned below, in the new order
+                del self._pending[index]
+        for index in wanted:
+            self.prefetch(index)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -142,8 +166,12 @@ class LogFrames:
 
     def _prefetch(self, index: int) -> None:
         with self._lock:
+            if index in self._cache:
+                return
+        view = self._load(index)
+        with self._lock:
             if index not in self._cache:
-                self._remember(index, self._load(index))
+                self._remember(index, view)
 
     def _remember(self, index: int, view: FrameView | None) -> None:
         self._cache[index] = view
