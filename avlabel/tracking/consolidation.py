@@ -7,7 +7,9 @@ Per track, in order:
    short or too weak tracks are dropped, weak ones kept but flagged for review;
 3. one size per rigid object: voted by its full views, bounded below by its partial
    views (`shape.py`); a track larger than anything of its class (`maximum_size`: a
-   wall or a building the proposals took for a car) is dropped;
+   wall or a building the proposals took for a car), or whose full views show it less
+   than a third as wide as the narrowest of its class (`minimum_size`: a wall seen square
+   on), is dropped;
 4. partial views re-centred: a box fitted to the visible faces of an object is short on
    the far side, so its centre is moved away from the ego until the box has the track's
    size with its visible faces kept where they were (`shape.py`);
@@ -38,6 +40,7 @@ import numpy as np
 from avlabel.structs import wrap_angle
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import ClassTracking, TrackingConfig
+from avlabel.tracking.shape import implausibly_small
 from avlabel.tracking.smoothing import SmoothedTrack, smooth, track_measurements
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -67,6 +70,8 @@ def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig
     size, measurements = track_measurements(rows, detections, table)
     if (size > np.asarray(table.maximum_size)).any():
         return None  # a wall, a building, a fence: nothing of this class is that big
+    if implausibly_small(detections.seen_sizes[rows], detections.num_points[rows], table):
+        return None  # seen in full, far thinner than anything of this class: a wall, a hedge
     noise_std = detections.noise_std[rows]
     smoothed = smooth(rows, detections.frame[rows], detections.times_s, measurements, noise_std, table)
 

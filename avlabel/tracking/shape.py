@@ -69,6 +69,18 @@ def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: n
     return np.maximum(size, table.minimum_size)
 
 
+def implausibly_small(sizes: np.ndarray, num_points: np.ndarray, table: ClassTracking) -> bool:
+    """Do the full views (at least 3 observations of `full_view_points` or more) show the
+    object's smaller ground extent, in the median, at less than a third of its class's
+    minimum width? A wall or a hedge seen square on is a few decimetres thick; no car is.
+    (The smaller extent of each view, whichever axis it lies along: a partly seen box may
+    have its axes mixed up, its thinness is what it is.)"""
+    full = num_points >= table.full_view_points
+    if full.sum() < 3:
+        return False
+    return bool(np.median(np.min(sizes[full, :2], axis=1)) < table.minimum_size[1] / 3.0)
+
+
 def anchored_centres(boxes: np.ndarray, sizes: np.ndarray, ego_positions: np.ndarray) -> np.ndarray:
     """(K, 2) ground-plane centres of boxes (K, 7) grown (or shrunk) to sizes (K, 3) or (3,),
     keeping the faces that look towards the ego (ego_positions (K, 3), world frame) in place.

@@ -136,22 +136,30 @@ def _end_is_outlier(rows: np.ndarray, detections: Detections, table: ClassTracki
     return bool(difference @ np.linalg.solve(spread, difference) > gate**2)
 
 
-def track_measurements(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray]:
-    """The one size (3,) of the track made of detection `rows` (K,, time order), and its
-    measurements (K, 7), world frame.
+def track_views(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The detections `rows` (K,, time order) of one track as its views of one object:
+    boxes (K, 7) and seen sizes (K, 3) described along the track's heading, and whether
+    each saw the object's side (K,).
 
     The track is first smoothed on its detections as they are (yaws across the track are
     not used, see kernels._update); each box is then described along the smoothed heading
-    (`shape.reexpressed`), the size voted (`shape.consolidated_size`), and, if the class
-    table asks, every centre re-centred at that size (`shape.anchored_centres`).
+    (`shape.reexpressed`).
     """
     frames = detections.frame[rows]
-    egos = detections.ego_positions[frames]
     raw = smooth(rows, frames, detections.times_s, detections.measurements[rows], detections.noise_std[rows], table)
     boxes, seen = shape.reexpressed(detections.boxes[rows], detections.seen_sizes[rows], raw.means[frames - raw.frames[0], 3])
-    size = shape.consolidated_size(seen, detections.num_points[rows], shape.side_visible(boxes, egos), table)
+    return boxes, seen, shape.side_visible(boxes, detections.ego_positions[frames])
+
+
+def track_measurements(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray]:
+    """The one size (3,) of the track made of detection `rows` (K,, time order), and its
+    measurements (K, 7), world frame: the views (`track_views`) vote the size
+    (`shape.consolidated_size`), and, if the class table asks, every centre is re-centred
+    at that size (`shape.anchored_centres`)."""
+    boxes, seen, side = track_views(rows, detections, table)
+    size = shape.consolidated_size(seen, detections.num_points[rows], side, table)
     measurements = detections.measurements[rows]  # a copy: fancy indexing
     measurements[:, 3] = boxes[:, 6]
     if table.anchor_partial_views:
-        measurements[:, :2] = shape.anchored_centres(boxes, size, egos)
+        measurements[:, :2] = shape.anchored_centres(boxes, size, detections.ego_positions[detections.frame[rows]])
     return size, measurements
