@@ -258,7 +258,10 @@ class ViewerController:
         and the previous one (stepping, or the slider's neighbours)."""
         index = self.frame_index
         if self.frames.reading_ahead:
-            self.frames.frame(index)  # this sweep first, so the reads ahead do not compete with it
+            try:
+                self.frames.frame(index)  # this sweep first, so the reads ahead do not compete with it
+            except ValueError:
+                return  # an unreadable sweep: reported when the window draws it, as without read-ahead
         wanted = []
         queue = self.queue()
         if queue:

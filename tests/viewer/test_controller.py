@@ -217,3 +217,30 @@ def _inside(point: np.ndarray, box: np.ndarray) -> bool:
     offset = point.astype(np.float64) - box[:3]
     cos, sin = np.cos(box[6]), np.sin(box[6])
     return abs(offset[0] * cos + offset[1] * sin) <= box[3] / 2 and abs(-offset[0] * sin + offset[1] * cos) <= box[4] / 2 and abs(offset[2]) <= box[5] / 2
+
+
+def test_read_ahead_fetches_the_next_queue_item_and_the_neighbours(tiny_log: Path) -> None:
+    controller = ViewerController.open(tiny_log, None, "alice", prefetch=True)
+    try:
+        controller.perform("next_in_queue")
+        queue = controller.queue()
+        tracks = [item.track_id for item in queue]
+        following = queue[(tracks.index(controller.selected_track) + 1) % len(queue)]
+        expected = {controller.sweep_at(following.timestamp_us), controller.frame_index + 1, controller.frame_index - 1}
+        expected = {index for index in expected if 0 <= index < len(controller.frames) and index != controller.frame_index}
+        for future in list(controller.frames._pending.values()):
+            future.result()
+        cached = set(controller.frames._cache)
+        assert controller.frame_index in cached and expected <= cached
+        # a planned read is dropped when the plan changes; the frames read are the same as read directly
+        controller.frames.read_ahead([])
+        assert not [future for future in controller.frames._pending.values() if not future.done()]
+        from avlabel.io.logstore import DriveLog
+        from avlabel.viewer.frames import LogFrames
+
+        with DriveLog(tiny_log) as log:
+            direct = LogFrames(log, prefetch=False)
+            for index in cached:
+                np.testing.assert_array_equal(controller.frames.frame(index).points_world, direct.frame(index).points_world)
+    finally:
+        controller.close()
