@@ -178,3 +178,70 @@ def _update_many(means: np.ndarray, covariances: np.ndarray, measurements: np.nd
         measurement = measurements[track].copy()
         measurement[3] += math.pi * np.round((means[track, 3] - measurement[3]) / math.pi)
         _update(means[track], covariances[track], measurement, noise_std[track], yaw_gates[track], gain)
+
+
+@njit(**_JIT)
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, quantile: float) -> float:
+    """Quantile of values (K,) under weights (K,): the points (cumulative weight to each
+    value's middle, value) of the values with weight > 0, linearly interpolated and held
+    at the ends (NaN when no weight is > 0)."""
+    total = 0.0
+    for weight in weights:
+        if weight > 0.0:
+            total += weight
+    if total <= 0.0:
+        return np.nan
+    target = quantile * total
+    cumulative = 0.0
+    have_previous = False
+    previous_value = 0.0
+    previous_position = 0.0
+    for index in np.argsort(values):
+        weight = weights[index]
+        if weight <= 0.0:
+            continue
+        position = cumulative + 0.5 * weight
+        cumulative += weight
+        if position >= target:
+            if not have_previous:
+                return values[index]
+            fraction = (target - previous_position) / (position - previous_position)
+            return previous_value + fraction * (values[index] - previous_value)
+        previous_value, previous_position, have_previous = values[index], position, True
+    return previous_value
+
+
+@njit(**_JIT)
+def _size_vote(
+    sizes: np.ndarray,
+    num_points: np.ndarray,
+    side_visible: np.ndarray,
+    typical: np.ndarray,
+    prior_points: float,
+    full_view_points: float,
+    quantile: float,
+    lower_bound_quantile: float,
+    minimum: np.ndarray,
+) -> np.ndarray:
+    """(3,) one size from views sizes (K, 3) with points (K,) and side_visible (K,) bool
+    (the rule is documented in shape.consolidated_size)."""
+    count = sizes.shape[0]
+    values = np.empty(count + 1)
+    votes = np.empty(count + 1)
+    weights = np.empty(count)
+    for row in range(count):
+        weights[row] = max(float(num_points[row]), 1.0)
+    result = np.empty(3)
+    for axis in range(3):
+        for row in range(count):
+            values[row] = sizes[row, axis]
+            full = num_points[row] >= full_view_points and (axis != 0 or side_visible[row])
+            votes[row] = weights[row] if full else 0.0
+        values[count] = typical[axis]
+        votes[count] = prior_points
+        voted = _weighted_quantile(values, votes, quantile)
+        if np.isnan(voted):
+            voted = np.median(sizes[:, axis]) if count else typical[axis]
+        lower = _weighted_quantile(sizes[:, axis].copy(), weights, lower_bound_quantile) if count else 0.0
+        result[axis] = max(voted, lower, minimum[axis])
+    return result

@@ -21,10 +21,10 @@ from avlabel.tracking.settings import TrackingConfig
 from avlabel.tracking.shape import anchored_centres, consolidated_size, reexpressed, side_visible
 
 # The running size estimate of a track: from its most recent observations, refreshed after
-# each of the first few observations, then after every few.
+# each of the first few observations and each full view, else after every few.
 _RECENT_SIZES = 20
-_EVERY_OBSERVATION = 4
-_SIZE_REFRESH = 5
+_EVERY_OBSERVATION = 3
+_SIZE_REFRESH = 10
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -215,7 +215,8 @@ class OnlineTracker:
         box, seen = reexpressed(self.detections.boxes[row][None], self.detections.seen_sizes[row][None], live.mean[3:4])
         live.seen_sizes.append(seen[0])
         live.sides.append(bool(side_visible(box, ego[None])[0]))
-        if len(live.rows) > _EVERY_OBSERVATION and len(live.rows) % _SIZE_REFRESH:
+        full_view = self.detections.num_points[row] >= self.config.for_label(live.label).full_view_points
+        if len(live.rows) > _EVERY_OBSERVATION and len(live.rows) % _SIZE_REFRESH and not full_view:
             live.running_sizes.append(live.size.copy())
             return
         recent = slice(-_RECENT_SIZES, None)

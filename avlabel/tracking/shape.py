@@ -13,34 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from avlabel.tracking import kernels
 from avlabel.tracking.settings import ClassTracking
 
 # Partial views bound a size from below: this quantile of all observed extents.
 _LOWER_BOUND_QUANTILE = 0.8
 # Metres over which the re-centring fades in as a face turns towards the ego.
 _FACE_RAMP = 1.0
-
-
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, quantile: float) -> float:
-    """Quantile of values (K,) under weights (K,) >= 0 (midpoint interpolation of the CDF)."""
-    order = np.argsort(values)
-    values, weights = values[order], weights[order]
-    cumulative = np.cumsum(weights) - 0.5 * weights
-    return float(np.interp(quantile * weights.sum(), cumulative, values))
-
-
-def _column_quantiles(values: np.ndarray, weights: np.ndarray, quantile: float) -> np.ndarray:
-    """(C,) weighted quantile of each column of values (K, C) under weights (K, C) (as
-    weighted_quantile, column by column; a column of zero weight gives NaN)."""
-    order = np.argsort(values, axis=0)
-    ordered_values = np.take_along_axis(values, order, axis=0)
-    ordered_weights = np.take_along_axis(weights, order, axis=0)
-    cumulative = np.cumsum(ordered_weights, axis=0) - 0.5 * ordered_weights
-    totals = ordered_weights.sum(axis=0)
-    result = np.full(values.shape[1], np.nan)
-    for column in np.flatnonzero(totals > 0):
-        result[column] = np.interp(quantile * totals[column], cumulative[:, column], ordered_values[:, column])
-    return result
 
 
 def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: np.ndarray, table: ClassTracking) -> np.ndarray:
@@ -57,16 +36,17 @@ def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: n
     shows half a car in full). A track never seen in full thus keeps its class's typical
     size, or what it was seen to be, if larger.
     """
-    weights = np.maximum(num_points.astype(np.float64), 1.0)
-    full = num_points >= table.full_view_points
-    votes = np.column_stack([full & side_visible, full, full]) * weights[:, None]
-    values = np.vstack([sizes, table.typical_size])
-    vote_weights = np.vstack([votes, np.full(3, table.size_prior_points)])
-    voted = _column_quantiles(values, vote_weights, table.size_quantile)
-    unvoted = vote_weights.sum(axis=0) <= 0
-    voted[unvoted] = np.median(sizes[:, unvoted], axis=0) if len(sizes) else np.asarray(table.typical_size)[unvoted]
-    size = np.maximum(voted, _column_quantiles(sizes, np.repeat(weights[:, None], 3, axis=1), _LOWER_BOUND_QUANTILE))
-    return np.maximum(size, table.minimum_size)
+    return kernels._size_vote(
+        np.ascontiguousarray(sizes, dtype=np.float64),
+        np.ascontiguousarray(num_points, dtype=np.float64),
+        np.ascontiguousarray(side_visible, dtype=np.bool_),
+        np.asarray(table.typical_size, dtype=np.float64),
+        float(table.size_prior_points),
+        float(table.full_view_points),
+        float(table.size_quantile),
+        _LOWER_BOUND_QUANTILE,
+        np.asarray(table.minimum_size, dtype=np.float64),
+    )
 
 
 def implausibly_small(sizes: np.ndarray, num_points: np.ndarray, table: ClassTracking) -> bool:

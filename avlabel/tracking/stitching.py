@@ -56,9 +56,9 @@ def _boundary(track: SmoothedTrack, parked: bool, index: int) -> tuple[np.ndarra
 def _may_stand_still(track: SmoothedTrack) -> bool:
     """A piece whose smoothed velocity is within 2 standard deviations of zero throughout
     (a short, sparse piece of a parked object, say)."""
-    velocity = track.means[:, 4:6]
-    covariance = track.covariances[:, 4:6, 4:6]
-    squared = np.einsum("ti,tij,tj->t", velocity, np.linalg.inv(covariance), velocity)
+    vx, vy = track.means[:, 4], track.means[:, 5]
+    xx, xy, yy = track.covariances[:, 4, 4], track.covariances[:, 4, 5], track.covariances[:, 5, 5]
+    squared = (yy * vx**2 - 2.0 * xy * vx * vy + xx * vy**2) / (xx * yy - xy**2)  # v^T C^-1 v for 2x2 C
     return bool(np.all(squared <= _STANDING_STILL))
 
 

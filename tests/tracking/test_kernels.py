@@ -129,3 +129,50 @@ def test_smooth_interpolates_a_gap_with_larger_covariance():
     np.testing.assert_allclose(result.means[:, 0], 5.0 * times, atol=0.05)
     spread = result.covariances[:, 0, 0]
     assert spread[10] > 3 * spread[2]
+
+
+def _numpy_quantile(values, weights, quantile):
+    keep = weights > 0
+    if not keep.any():
+        return np.nan
+    order = np.argsort(values[keep], kind="stable")
+    ordered, ordered_weights = values[keep][order], weights[keep][order]
+    midpoints = np.cumsum(ordered_weights) - 0.5 * ordered_weights
+    return float(np.interp(quantile * ordered_weights.sum(), midpoints, ordered))
+
+
+def _numpy_size_vote(sizes, points, side, typical, prior, full_points, quantile, lower_quantile, minimum):
+    """The size rule of shape.consolidated_size, written out with NumPy."""
+    weights = np.maximum(points.astype(float), 1.0)
+    full = points >= full_points
+    result = np.empty(3)
+    for axis in range(3):
+        votes = np.where(full & (side if axis == 0 else True), weights, 0.0)
+        voted = _numpy_quantile(np.append(sizes[:, axis], typical[axis]), np.append(votes, prior), quantile)
+        if np.isnan(voted):
+            voted = np.median(sizes[:, axis]) if len(sizes) else typical[axis]
+        lower = _numpy_quantile(sizes[:, axis], weights, lower_quantile) if len(sizes) else 0.0
+        result[axis] = max(voted, lower, minimum[axis])
+    return result
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 40])
+@pytest.mark.parametrize("prior", [0.0, 100.0])
+def test_size_vote_matches_the_numpy_twin(count, prior):
+    rng = np.random.default_rng(count + int(prior))
+    sizes = rng.uniform(0.2, 6.0, (count, 3))
+    points = rng.integers(0, 600, count).astype(float)
+    side = rng.random(count) < 0.6
+    typical, minimum = np.array([4.5, 1.9, 1.6]), np.array([3.0, 1.4, 1.0])
+    arguments = (sizes, points, side, typical, prior, 150.0, 0.5, 0.8, minimum)
+    np.testing.assert_allclose(kernels._size_vote(*arguments), _numpy_size_vote(*arguments), atol=1e-12)
+
+
+def test_weighted_quantile_ignores_zero_weights_and_holds_at_the_ends():
+    values = np.array([10.0, 1.0, 2.0, 3.0])
+    weights = np.array([0.0, 1.0, 1.0, 1.0])
+    assert kernels._weighted_quantile(values, weights, 0.5) == pytest.approx(2.0)
+    assert kernels._weighted_quantile(values, weights, 0.0) == pytest.approx(1.0)
+    assert kernels._weighted_quantile(values, weights, 1.0) == pytest.approx(3.0)
+    assert np.isnan(kernels._weighted_quantile(values, np.zeros(4), 0.5))
+    assert kernels._weighted_quantile(values, weights, 0.5) == pytest.approx(_numpy_quantile(values, weights, 0.5))
