@@ -16,8 +16,12 @@ Printed, never asserted:
   apart, as they read nothing;
 - read-ahead: stepping forward as an annotator does, pausing 0.3 s per sweep, so the
   background thread has read the next sweep before the key press;
-- the steps of a cold switch, and the peer: points re-added to the scene each time
-  instead of updated in place (what the viewer avoids).
+- the steps of a cold switch (0.3 s apart), and the peer: points re-added to the scene
+  each time instead of updated in place (what the viewer avoids).
+
+Back to back, a switch also waits for the software renderer (llvmpipe under Xvfb) to
+finish drawing the previous sweep, and the read competes with it for the CPU: that, not
+the read, is most of the difference between the two cold cases.
 
     python benchmarks/bench_viewer.py [--log LOG.h5] [--switches 30]
 
@@ -167,6 +171,7 @@ def run(log_path: Path, switches: int, display: str) -> None:
     for step in range(min(switches, 15)):
         index = (step * 5 + 1) % count
         forget()
+        time.sleep(0.3)  # as "cold, 0.3 s apart": the renderer has finished the previous sweep
         started = time.perf_counter()
         frame = controller.frames._load(index)  # noqa: SLF001
         steps["read + de-skew + images"].append(time.perf_counter() - started)
