@@ -2,10 +2,11 @@
 
 Annotation is offline, so the tracker looks at the log in both directions. `track()` reads
 as its life cycle: a forward pass (predict, associate, update, birth, retire) collects
-tracklets; then, offline, tracklets of one object are joined across gaps, every track is
-smoothed backwards (Rauch-Tung-Striebel) and consolidated (one size, heading from motion,
-parked objects fixed, gaps filled, track score), and of two tracks on one object the
-weaker is dropped.
+tracklets; then, offline, detections a tracklet's own trajectory cannot explain are
+dropped, tracklets of one object are joined across gaps, every track is smoothed
+backwards (Rauch-Tung-Striebel) and consolidated (one size, heading from motion, parked
+objects fixed, gaps filled, implausible tracks dropped, track score), and of two tracks on
+one object the weaker is dropped.
 
 Output cuboids are world-frame, in the labels schema, with `track_id` set and attributes
 
@@ -13,10 +14,13 @@ Output cuboids are world-frame, in the labels schema, with `track_id` set and at
                                   and every box when sequential=False)
                   "smoothed"      a detection refined with the track's evidence before and after
                   "interpolated"  no detection at this sweep; filled from the track's motion
+                                  (or a parked track's pose, also just before and after it)
     uncertainty   float, metres: how far the box may be off (see consolidation.py); the
                   review queue sorts by it
     track_score   float in [0, 1]: the evidence for the whole track (also the cuboid's score)
-    needs_review  True for kept tracks scoring under their class's review_score
+    needs_review  True for kept tracks scoring under their class's review_score (else absent)
+    parked        True for a parked object's track (one pose; its heading's sense is a guess:
+                  no box fit tells a parked car's front from its back) (else absent)
 """
 
 from __future__ import annotations
@@ -196,4 +200,6 @@ def _attributes(state: str, uncertainty: float, result: ConsolidatedTrack) -> di
     attributes: dict[str, object] = {"state": state, "uncertainty": uncertainty, "track_score": result.score}
     if result.needs_review:
         attributes["needs_review"] = True
+    if result.stationary:
+        attributes["parked"] = True
     return attributes

@@ -129,6 +129,7 @@ def test_parked_car_gets_one_pose_and_size():
     np.testing.assert_allclose(boxes[0, 3:6], truth[3:6], rtol=0.06)
     assert abs(math.remainder(boxes[0, 6] - truth[6], 2 * math.pi)) < 0.05
     np.testing.assert_array_equal(np.stack([frame.cuboids[0].velocity for frame in result]), 0.0)
+    assert all(frame.cuboids[0].attributes["parked"] for frame in result)
 
 
 def test_object_missed_for_three_sweeps_is_bridged_and_flagged_interpolated():
@@ -318,3 +319,19 @@ def test_a_parked_car_lost_by_the_proposals_is_carried_a_little_further():
     moving = _mover(count, (0.0, 0.0), (8.0, 0.0), CAR)
     result = track(_labels([[(box, "car")] if 10 <= step < 40 else [] for step, box in enumerate(moving)]), config)
     assert [step for step, frame in enumerate(result) if len(frame)] == list(range(10, 40))
+
+
+def test_tracked_labels_round_trip_through_the_labels_file(tmp_path):
+    from avlabel.io.labels_file import read_labels, write_labels
+
+    rng = np.random.default_rng(12)
+    truth = _mover(20, (0.0, 0.0), (5.0, 0.0), CAR)
+    per_frame = [[(box, "car")] if step != 7 else [] for step, box in enumerate(_noisy(truth, rng))]
+    result = track(_labels(per_frame), TrackingConfig())
+    write_labels(tmp_path / "labels.json", result)
+    again = read_labels(tmp_path / "labels.json")
+    assert [frame.timestamp_us for frame in again] == [frame.timestamp_us for frame in result]
+    for before, after in zip(result.frames, again.frames):
+        for first, second in zip(before.cuboids, after.cuboids):
+            np.testing.assert_allclose(first.box, second.box)
+            assert first.track_id == second.track_id and first.attributes == second.attributes
