@@ -8,6 +8,7 @@
     stitching.py      joining tracklets of one object across gaps
     shape.py          one size per object; partial views re-centred at that size
     consolidation.py  class, score, size, heading, parked objects, gaps, uncertainty
+    duplicates.py     two tracks on one object: the weaker goes
     measurements.py   proposals as measurements with a range-dependent noise model
     kernels.py        numba kernels (filter, smoother, batched predict/update)
     settings.py       the [tracking] config section, one table per class
