@@ -1,18 +1,26 @@
-"""Duplicate tracks: two tracks on one object (a cluster split in two, say), offline only.
+"""Duplicate tracks: two tracks on one object (a cluster split in two, a stretch of boxes
+fitted across the object that started a track of its own), offline only.
 
-Two tracks are duplicates when, over the frames both have boxes, their bird's-eye
-footprints overlap (BEV IoU at least `duplicate_iou`) in at least `duplicate_share` of the
-weaker track's frames. Parked cars in a row, cars in neighbouring lanes and people walking
-side by side do not overlap; two boxes on the two halves of one car do. Of a duplicate
-pair the weaker track (lower track score, then fewer observations) is dropped.
+Two tracks are duplicates when, over the frames both have boxes (at least
+`_FEWEST_COMMON_FRAMES`), their bird's-eye footprints overlap (BEV IoU at least
+`duplicate_iou`) in at least `duplicate_share` of those frames. Parked cars in a row,
+cars in neighbouring lanes and people walking side by side do not overlap; two boxes on
+one car do. The weaker track (lower track score, then fewer observations) is merged into
+the stronger: the stronger keeps its boxes, and gains the weaker's boxes at frames it has
+none (at its own size), so that one object keeps one id.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from avlabel.geometry.iou import bev_iou
 from avlabel.tracking.consolidation import ConsolidatedTrack
+
+# Fewer frames in common than this say nothing about two tracks being one object.
+_FEWEST_COMMON_FRAMES = 3
 
 
 def _strength(track: ConsolidatedTrack) -> tuple[float, int]:
@@ -20,27 +28,52 @@ def _strength(track: ConsolidatedTrack) -> tuple[float, int]:
 
 
 def suppress_duplicates(tracks: list[ConsolidatedTrack], duplicate_iou: float, duplicate_share: float) -> list[ConsolidatedTrack]:
-    """The tracks without the weaker member of every duplicate pair (order kept)."""
+    """The tracks with every duplicate merged into the strongest of its group (order kept)."""
     order = sorted(range(len(tracks)), key=lambda index: _strength(tracks[index]), reverse=True)
-    kept: list[int] = []
+    kept: dict[int, ConsolidatedTrack] = {}
     for index in order:
         candidate = tracks[index]
-        if not any(_duplicates(candidate, tracks[other], duplicate_iou, duplicate_share) for other in kept):
-            kept.append(index)
-    return [tracks[index] for index in sorted(kept)]
+        owner = next((other for other, track in kept.items() if _duplicates(candidate, track, duplicate_iou, duplicate_share)), None)
+        if owner is None:
+            kept[index] = candidate
+        else:
+            kept[owner] = _merged(kept[owner], candidate)
+    return [kept[index] for index in sorted(kept)]
 
 
 def _duplicates(weaker: ConsolidatedTrack, stronger: ConsolidatedTrack, duplicate_iou: float, duplicate_share: float) -> bool:
-    """Does `weaker` overlap `stronger` in enough of its own frames?"""
+    """Do the two tracks' boxes overlap in enough of the frames both have?"""
     if weaker.frames[-1] < stronger.frames[0] or stronger.frames[-1] < weaker.frames[0]:
         return False
     common, weaker_at, stronger_at = np.intersect1d(weaker.frames, stronger.frames, assume_unique=True, return_indices=True)
-    if not len(common):
+    if len(common) < _FEWEST_COMMON_FRAMES:
         return False
     # Cheap reject: centres further apart than both boxes' half diagonals never overlap.
     reach = 0.5 * (np.hypot(*weaker.boxes[0, 3:5]) + np.hypot(*stronger.boxes[0, 3:5]))
     near = np.linalg.norm(weaker.boxes[weaker_at, :2] - stronger.boxes[stronger_at, :2], axis=1) < reach
-    if near.sum() < duplicate_share * len(weaker.frames):
+    if near.sum() < duplicate_share * len(common):
         return False
     overlap = bev_iou(weaker.boxes[weaker_at[near]], stronger.boxes[stronger_at[near]]) >= duplicate_iou
-    return bool(overlap.sum() >= duplicate_share * len(weaker.frames))
+    return bool(overlap.sum() >= duplicate_share * len(common))
+
+
+def _merged(stronger: ConsolidatedTrack, weaker: ConsolidatedTrack) -> ConsolidatedTrack:
+    """The stronger track, plus the weaker's boxes at the frames it has none (resized to
+    the stronger's one size)."""
+    extra = ~np.isin(weaker.frames, stronger.frames)
+    if not extra.any():
+        return stronger
+    boxes = weaker.boxes[extra].copy()
+    boxes[:, 3:6] = stronger.boxes[0, 3:6]
+    frames = np.concatenate([stronger.frames, weaker.frames[extra]])
+    order = np.argsort(frames, kind="stable")
+    states = np.array(stronger.states + tuple(np.array(weaker.states)[extra]), dtype=object)
+    return dataclasses.replace(
+        stronger,
+        frames=frames[order],
+        rows=np.concatenate([stronger.rows, weaker.rows[extra]])[order],
+        boxes=np.vstack([stronger.boxes, boxes])[order],
+        velocities=np.vstack([stronger.velocities, weaker.velocities[extra]])[order],
+        states=tuple(states[order]),
+        uncertainties=np.concatenate([stronger.uncertainties, weaker.uncertainties[extra]])[order],
+    )

@@ -161,7 +161,7 @@ class TrackingConfig(BaseModel):
     range_without_poses: float = Field(25.0, gt=0)  # m: the range the noise model assumes when there are no poses
     observed_size_attribute: str = "observed_size"  # proposal attribute with the extents actually seen ("" = box size)
     duplicate_iou: float = Field(0.1, gt=0, le=1)  # BEV IoU at which two tracks' boxes count as one object ...
-    duplicate_share: float = Field(0.5, gt=0, le=1)  # ... in this share of the weaker track's frames: it is dropped
+    duplicate_share: float = Field(0.5, gt=0, le=1)  # ... in this share of their common frames: the weaker is merged in
     classes: dict[str, ClassTracking] = Field(default_factory=_default_classes)
 
     @field_validator("classes", mode="before")

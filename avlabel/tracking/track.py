@@ -5,8 +5,8 @@ as its life cycle: a forward pass (predict, associate, update, birth, retire) co
 tracklets; then, offline, detections a tracklet's own trajectory cannot explain are
 dropped, tracklets of one object are joined across gaps, every track is smoothed
 backwards (Rauch-Tung-Striebel) and consolidated (one size, heading from motion, parked
-objects fixed, gaps filled, implausible tracks dropped, track score), and of two tracks on
-one object the weaker is dropped.
+objects fixed, gaps filled, implausible tracks dropped, track score), and two tracks on
+one object are merged into the stronger.
 
 Output cuboids are world-frame, in the labels schema, with `track_id` set and attributes
 
@@ -79,9 +79,9 @@ def track(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries | None
     joined = _stitch(cleaned, detections, config)
     tracks = [consolidate(rows, detections, config) for rows in joined]
     kept = [result for result in tracks if result is not None]
-    unique = suppress_duplicates(kept, config.duplicate_iou, config.duplicate_share)  # two tracks on one object
+    unique = suppress_duplicates(kept, config.duplicate_iou, config.duplicate_share)  # two tracks on one object: one id
     logger.info(
-        "tracking: %d detections in %d sweeps -> %d tracklets -> %d tracks (%d too weak, %d duplicates, %d flagged for review)",
+        "tracking: %d detections in %d sweeps -> %d tracklets -> %d tracks (%d too weak or implausible, %d duplicates merged, %d flagged for review)",
         len(detections), detections.num_frames, len(tracklets), len(unique), len(tracks) - len(kept), len(kept) - len(unique),
         sum(result.needs_review for result in unique),
     )

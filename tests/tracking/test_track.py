@@ -335,3 +335,25 @@ def test_tracked_labels_round_trip_through_the_labels_file(tmp_path):
         for first, second in zip(before.cuboids, after.cuboids):
             np.testing.assert_allclose(first.box, second.box)
             assert first.track_id == second.track_id and first.attributes == second.attributes
+
+
+def test_a_duplicate_that_outlives_the_stronger_track_is_merged_into_it():
+    rng = np.random.default_rng(13)
+    count = 80
+    truth = np.array([20.0, -6.0, 0.8, *CAR, 0.3])
+    per_frame = []
+    for step in range(count):
+        detections = []
+        if step < 60:  # the whole car, well seen
+            box = truth.copy()
+            box[:2] += rng.normal(0.0, 0.05, 2)
+            detections.append((box, "car"))
+        if step >= 20:  # a second, offset box on the same car, seen for longer
+            box = truth.copy()
+            box[:2] += np.array([0.8 * np.cos(0.3), 0.8 * np.sin(0.3)]) + rng.normal(0.0, 0.05, 2)
+            detections.append((box, "car"))
+        per_frame.append(detections)
+    config = TrackingConfig.model_validate({"classes": {"car": {"parked_extension_seconds": 0.0}}})
+    result = track(_labels(per_frame), config, poses=_static_poses(count, (0.0, 5.0)))
+    assert _track_ids(result) == {"1"}
+    assert [len(frame) for frame in result] == [1] * count
