@@ -76,13 +76,15 @@ def _spawn_child(labels_path: Path, seed: int) -> tuple[subprocess.Popen, int]:
     return process, process.stdout.fileno()
 
 
-def _read_until_ready(descriptor: int, timeout_s: float = 30.0) -> bytes:
+def _read_until(descriptor: int, event: str, timeout_s: float = 30.0) -> bytes:
+    """Read the worker's reports until the line `event` has arrived (or the pipe closes)."""
     data = b""
+    marker = f"{event}\n".encode()
     deadline = time.monotonic() + timeout_s
-    while b"ready" not in data:
+    while marker not in data:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError("the crash worker did not start")
+            raise TimeoutError(f"the crash worker did not report {event!r}")
         if select.select([descriptor], [], [], remaining)[0]:
             chunk = os.read(descriptor, 65536)
             if not chunk:
@@ -124,8 +126,13 @@ def test_killed_sessions_lose_at_most_the_edit_in_flight(tmp_path: Path) -> None
             process, descriptor = _spawn_child(labels_path, seed)
         else:
             pid, descriptor = _fork_child(labels_path, seed)
-        output = _read_until_ready(descriptor)
-        time.sleep(rng.uniform(0.0, 0.8 * session_seconds))  # mostly mid-session, sometimes after the end (the reference is slower)
+        # The kill lands at a random moment within a random edit (or the save after it): wait
+        # for the worker to report the edit before it, then up to one edit's time more. Pacing
+        # by the worker's own reports, not by wall time, keeps the kills spread over the
+        # session however loaded the machine is; after the last edit the worker may finish.
+        before = rng.randrange(OPERATIONS + 1)
+        output = _read_until(descriptor, "ready 0" if before == 0 else f"applied {before}")
+        time.sleep(rng.uniform(0.0, session_seconds / OPERATIONS))
         if fresh:
             process.send_signal(signal.SIGKILL)
             process.wait()
