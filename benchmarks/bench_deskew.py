@@ -7,7 +7,6 @@ interpolating a pose per point (the definition). Prints times and ratios; assert
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -15,6 +14,8 @@ from avlabel.geometry.transforms import make_transform, transform_from_yaw
 from avlabel.structs import PoseSeries
 from avlabel.sync.deskew import deskew_points, deskew_points_exact, deskew_points_numpy
 from avlabel.sync.poses import PoseInterpolator
+
+from _timing import median_seconds
 
 
 def turning_poses(speed: float = 10.0, yaw_rate: float = 0.5, seconds: float = 2.0) -> PoseInterpolator:
@@ -24,15 +25,6 @@ def turning_poses(speed: float = 10.0, yaw_rate: float = 0.5, seconds: float = 2
     radius = speed / yaw_rate
     positions = np.column_stack([radius * np.sin(yaw), radius * (1 - np.cos(yaw)), np.zeros_like(yaw)])
     return PoseInterpolator(PoseSeries(stamps, np.stack([transform_from_yaw(a, p) for a, p in zip(yaw, positions)])))
-
-
-def median_time(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
 
 
 def main() -> None:
@@ -50,9 +42,9 @@ def main() -> None:
     run = lambda function: function(points, 1_000_000, ego_from_lidar, poses)  # noqa: E731
     fast = run(deskew_points)  # compiles (or loads the cache)
     exact = run(deskew_points_exact)
-    numba_s = median_time(lambda: run(deskew_points), args.repeats)
-    numpy_s = median_time(lambda: run(deskew_points_numpy), args.repeats)
-    exact_s = median_time(lambda: run(deskew_points_exact), max(args.repeats // 5, 1))
+    numba_s = median_seconds(lambda: run(deskew_points), args.repeats)
+    numpy_s = median_seconds(lambda: run(deskew_points_numpy), args.repeats)
+    exact_s = median_seconds(lambda: run(deskew_points_exact), max(args.repeats // 5, 1))
     print(f"de-skew of {count:,} points over a 100 ms sweep, ego turning at 0.5 rad/s")
     print(f"  numba kernel (1 ms knots)        {numba_s * 1e3:8.2f} ms")
     print(f"  NumPy twin (1 ms knots)          {numpy_s * 1e3:8.2f} ms   ({numpy_s / numba_s:.1f}x the kernel)")

@@ -9,7 +9,6 @@ Prints times per sweep and their ratio; asserts nothing about time.
 from __future__ import annotations
 
 import argparse
-import time
 
 import cv2
 import numpy as np
@@ -17,6 +16,8 @@ import numpy as np
 from avlabel.geometry.projection import camera_from_ego_at_lidar_time, project_points
 from avlabel.geometry.transforms import make_transform, transform_from_yaw
 from avlabel.structs import Calibration
+
+from _timing import median_seconds
 
 # A nuScenes-like ring of six 1600x900 cameras: yaw of each optical axis in the ego frame.
 CAMERA_YAWS = {"front": 0.0, "front_left": 0.96, "front_right": -0.96, "back": np.pi, "back_left": 1.9, "back_right": -1.9}
@@ -70,15 +71,6 @@ def project_cv2_naive(points, rig, world_from_ego_lidar, world_from_ego_cameras,
     return results
 
 
-def best_time(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=120_000)
@@ -104,8 +96,8 @@ def main() -> None:
         folded += len(np.setdiff1d(reference_kept, kept))
         if len(only_ours) > 2 or difference > 1e-6:
             raise SystemExit(f"{camera.sensor}: results differ: {len(only_ours)} points, {difference:.2e} px")
-    ours_s = best_time(lambda: project_avlabel(points, rig, world_from_ego_lidar, world_from_ego_cameras), args.repeats)
-    naive_s = best_time(lambda: project_cv2_naive(points, rig, world_from_ego_lidar, world_from_ego_cameras), args.repeats)
+    ours_s = median_seconds(lambda: project_avlabel(points, rig, world_from_ego_lidar, world_from_ego_cameras), args.repeats)
+    naive_s = median_seconds(lambda: project_cv2_naive(points, rig, world_from_ego_lidar, world_from_ego_cameras), args.repeats)
     visible = sum(len(kept) for _, _, kept in ours)
     print(f"sweep of {args.points:,} points into {len(rig)} cameras (1600x900, Brown-Conrady); {visible:,} projections land on images")
     print(f"  avlabel project_points           {ours_s * 1e3:8.2f} ms per sweep")
