@@ -166,50 +166,10 @@ _KEYSYMS = {
 }
 
 
-def send_keys(keys: list[str], *, x: int, y: int) -> None:
-    """Type keys on the X display as a person would (XTEST), the pointer parked at (x, y)
-    so the window there has the keyboard. Keys as in the viewer's bindings: "W",
-    "shift+W", "ctrl+Z", "PERIOD"."""
-    library = ctypes.util.find_library("Xtst")
-    if library is None:
-        raise RuntimeError("libXtst not found: apt-get install libxtst6")
-    xtest = ctypes.cdll.LoadLibrary(library)
-    x11 = _x11()
-    x11.XStringToKeysym.restype = ctypes.c_ulong
-    x11.XStringToKeysym.argtypes = [ctypes.c_char_p]
-    x11.XKeysymToKeycode.restype = ctypes.c_ubyte
-    x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-    x11.XFlush.argtypes = [ctypes.c_void_p]
-    xtest.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
-    xtest.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_ulong]
-    display = x11.XOpenDisplay(None)
-    if not display:
-        raise RuntimeError(f"cannot open X display {os.environ.get('DISPLAY')!r}")
-    try:
-        xtest.XTestFakeMotionEvent(display, -1, int(x), int(y), 0)
-        for key in keys:
-            names = key.split("+")
-            codes = []
-            for name in names:
-                symbol = _KEYSYMS.get(name, name.lower() if len(name) == 1 else name)
-                code = x11.XKeysymToKeycode(display, x11.XStringToKeysym(symbol.encode()))
-                if code == 0:
-                    raise ValueError(f"key {name!r}: no X keycode for keysym {symbol!r}")
-                codes.append(code)
-            # 20 ms apart: the same key pressed again at the same server time looks like
-            # auto-repeat to GLFW and is dropped
-            for code in codes:
-                xtest.XTestFakeKeyEvent(display, code, 1, 20)
-            for code in reversed(codes):
-                xtest.XTestFakeKeyEvent(display, code, 0, 20)
-            x11.XFlush(display)
-    finally:
-        x11.XCloseDisplay(display)
-
-
-def send_click(x: int, y: int, *, modifiers: tuple[str, ...] = ()) -> None:
-    """Click the left mouse button at screen pixel (x, y) (XTEST), holding `modifiers`
-    ("ctrl", "shift") down meanwhile."""
+@contextlib.contextmanager
+def _xtest() -> Iterator[tuple[ctypes.CDLL, ctypes.CDLL, int]]:
+    """(xtest, x11, display): the XTEST and Xlib libraries with the argument types the fake
+    key, button and motion events need, and an open connection, closed afterwards."""
     library = ctypes.util.find_library("Xtst")
     if library is None:
         raise RuntimeError("libXtst not found: apt-get install libxtst6")
@@ -227,6 +187,39 @@ def send_click(x: int, y: int, *, modifiers: tuple[str, ...] = ()) -> None:
     if not display:
         raise RuntimeError(f"cannot open X display {os.environ.get('DISPLAY')!r}")
     try:
+        yield xtest, x11, display
+    finally:
+        x11.XCloseDisplay(display)
+
+
+def send_keys(keys: list[str], *, x: int, y: int) -> None:
+    """Type keys on the X display as a person would (XTEST), the pointer parked at (x, y)
+    so the window there has the keyboard. Keys as in the viewer's bindings: "W",
+    "shift+W", "ctrl+Z", "PERIOD"."""
+    with _xtest() as (xtest, x11, display):
+        xtest.XTestFakeMotionEvent(display, -1, int(x), int(y), 0)
+        for key in keys:
+            names = key.split("+")
+            codes = []
+            for name in names:
+                symbol = _KEYSYMS.get(name, name.lower() if len(name) == 1 else name)
+                code = x11.XKeysymToKeycode(display, x11.XStringToKeysym(symbol.encode()))
+                if code == 0:
+                    raise ValueError(f"key {name!r}: no X keycode for keysym {symbol!r}")
+                codes.append(code)
+            # 20 ms apart: the same key pressed again at the same server time looks like
+            # auto-repeat to GLFW and is dropped
+            for code in codes:
+                xtest.XTestFakeKeyEvent(display, code, 1, 20)
+            for code in reversed(codes):
+                xtest.XTestFakeKeyEvent(display, code, 0, 20)
+            x11.XFlush(display)
+
+
+def send_click(x: int, y: int, *, modifiers: tuple[str, ...] = ()) -> None:
+    """Click the left mouse button at screen pixel (x, y) (XTEST), holding `modifiers`
+    ("ctrl", "shift") down meanwhile."""
+    with _xtest() as (xtest, x11, display):
         codes = [x11.XKeysymToKeycode(display, x11.XStringToKeysym(_KEYSYMS[name].encode())) for name in modifiers]
         xtest.XTestFakeMotionEvent(display, -1, int(x), int(y), 0)
         for code in codes:
@@ -236,5 +229,3 @@ def send_click(x: int, y: int, *, modifiers: tuple[str, ...] = ()) -> None:
         for code in reversed(codes):
             xtest.XTestFakeKeyEvent(display, code, 0, 20)
         x11.XFlush(display)
-    finally:
-        x11.XCloseDisplay(display)
