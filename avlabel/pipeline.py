@@ -110,31 +110,19 @@ def _stage_propose(run: _LogRun) -> dict[str, Any]:
             continue
         cuboids = propose(
             frame.points, frame.world_from_ego, frame.timestamp_us, run.config.perception,
-            radar=_radar_for_proposals(run, frame) or None, ego_velocity=frame.ego_velocity, sensor_origin=sensor_origin,
+            radar=_radar_for_proposals(frame) or None, ego_velocity=frame.ego_velocity, sensor_origin=sensor_origin,
         )
         frames.append(LabelFrame(frame.timestamp_us, cuboids))
     run.labels = Labels(tuple(frames))
     return {"sweeps": len(frames), "skipped": skipped, "proposals": run.labels.num_cuboids()}
 
 
-def _radar_for_proposals(run: _LogRun, frame: Any) -> list[tuple[Any, Any]]:
+def _radar_for_proposals(frame: Any) -> list[tuple[Any, Any]]:
     """Radar scans of a synced frame as the proposal step takes them: (detections (D, 5),
-    line of sight (D, 3)), ego frame at the sweep time; the line of sight starts at the
-    radar's position at its scan time, carried into the same frame."""
+    line of sight (D, 3)), ego frame at the sweep time."""
     import numpy as np
 
-    from avlabel.geometry.transforms import invert_rigid
-
-    scans = []
-    ego_from_world = invert_rigid(frame.world_from_ego)
-    for sensor, matches in frame.radar.items():
-        ego_from_radar = run.log.calibrations[sensor].ego_from_sensor
-        for match in matches:
-            origin = (ego_from_world @ run.sync.poses.at(match.timestamp_us) @ ego_from_radar)[:3, 3]
-            detections = match.detections_ego.astype(np.float64)
-            rays = detections[:, :3] - origin
-            scans.append((detections, rays / np.maximum(np.linalg.norm(rays, axis=1, keepdims=True), 1e-9)))
-    return scans
+    return [(match.detections_ego.astype(np.float64), match.line_of_sight) for matches in frame.radar.values() for match in matches]
 
 
 def _stage_track(run: _LogRun) -> dict[str, Any]:

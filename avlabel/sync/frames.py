@@ -74,12 +74,21 @@ class RadarMatch:
     the sweep's times), so radar and LiDAR points of a static object coincide.
     radial_velocity and rcs are as measured: radial velocity relative to the sensor, along
     its line of sight at scan time, not ego-motion compensated.
+    ego_from_radar: (4, 4) the radar's pose at its scan time, in the same ego frame.
     """
 
     index: int
     timestamp_us: int
     offset_us: int
     detections_ego: np.ndarray
+    ego_from_radar: np.ndarray
+
+    @property
+    def line_of_sight(self) -> np.ndarray:
+        """(D, 3) float64 unit vectors from the radar (at its scan time) to each detection,
+        in the sweep's ego frame: the direction its radial velocity was measured along."""
+        rays = self.detections_ego[:, :3].astype(np.float64) - self.ego_from_radar[:3, 3]
+        return rays / np.maximum(np.linalg.norm(rays, axis=1, keepdims=True), 1e-9)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -308,7 +317,7 @@ class LogSync:
         detections = self.log.radar_scan(scan, stream.name).detections.copy()
         ego_now_from_radar = ego_from_world @ self.poses.at(scan_us) @ self.log.calibrations[stream.name].ego_from_sensor
         detections[:, :3] = (detections[:, :3].astype(np.float64) @ ego_now_from_radar[:3, :3].T + ego_now_from_radar[:3, 3]).astype(np.float32)
-        return RadarMatch(scan, scan_us, scan_us - reference_us, detections)
+        return RadarMatch(scan, scan_us, scan_us - reference_us, detections, ego_now_from_radar)
 
     def frames(self) -> Iterator[SyncedFrame]:
         for index in range(len(self)):

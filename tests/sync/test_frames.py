@@ -138,3 +138,13 @@ def test_stored_poses_are_used_as_stored(tiny_log):
         poses = ego_poses(log)
         assert isinstance(log.poses(), PoseSeries)
         np.testing.assert_allclose(poses.at(1_000_000)[:3, 3], [1.0, 0, 0])
+
+
+def test_radar_line_of_sight_starts_at_the_radar_where_it_was_at_scan_time(tiny_log):
+    with DriveLog(tiny_log) as log:
+        frame = next(iter(synced_frames(log, SyncConfig())))
+    (match,) = frame.radar["radar_front"]
+    # The radar sits at the ego origin; 40 ms after the sweep the ego has driven 0.4 m on.
+    np.testing.assert_allclose(match.ego_from_radar[:3, 3], [0.4, 0.0, 0.0], atol=1e-9)
+    rays = match.detections_ego[:, :3].astype(np.float64) - [0.4, 0.0, 0.0]
+    np.testing.assert_allclose(match.line_of_sight, rays / np.linalg.norm(rays, axis=1, keepdims=True), atol=1e-9)
