@@ -159,6 +159,13 @@ def yaw_from_rotation_y(rotation_y: float, ego_from_camera: np.ndarray) -> float
 # --------------------------------------------------------------------------- object calibration
 
 
+def _rect0_from_velodyne(rectification: np.ndarray, camera0_from_velodyne: np.ndarray) -> np.ndarray:
+    """(4, 4) velodyne -> rectified camera 0: R_rect (3, 3) after Tr_velo_to_cam (4, 4)."""
+    rectifying = np.eye(4)
+    rectifying[:3, :3] = rectification
+    return rectifying @ camera0_from_velodyne
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectCalibration:
     """One KITTI object calib file: projections P0..P3 (3, 4), R0_rect (3, 3),
@@ -171,9 +178,7 @@ class ObjectCalibration:
 
     def rect0_from_velodyne(self) -> np.ndarray:
         """(4, 4) velodyne -> rectified camera 0."""
-        rectification = np.eye(4)
-        rectification[:3, :3] = self.rectification
-        return rectification @ self.camera0_from_velodyne
+        return _rect0_from_velodyne(self.rectification, self.camera0_from_velodyne)
 
 
 def read_object_calibration(path: str | os.PathLike[str]) -> ObjectCalibration:
@@ -332,9 +337,8 @@ class RawCalibration:
     velodyne_from_imu: np.ndarray
 
     def rect0_from_velodyne(self) -> np.ndarray:
-        rectification = np.eye(4)
-        rectification[:3, :3] = self.rectification
-        return rectification @ self.camera0_from_velodyne
+        """(4, 4) velodyne -> rectified camera 0."""
+        return _rect0_from_velodyne(self.rectification, self.camera0_from_velodyne)
 
 
 RAW_CALIBRATION_FILES = ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt", "calib_imu_to_velo.txt")
