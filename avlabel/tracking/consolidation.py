@@ -6,7 +6,8 @@ Per track, in order:
 2. evidence: a track score from its detections' scores and how many there are; too
    short or too weak tracks are dropped, weak ones kept but flagged for review;
 3. one size per rigid object: voted by its full views, bounded below by its partial
-   views (`shape.py`); a track larger than anything of its class (`maximum_size`: a
+   views (`shape.py`), once views larger than anything of the class (a cluster merged
+   with a neighbour for a few sweeps) have left the track; a track larger than anything of its class (`maximum_size`: a
    wall or a building the proposals took for a car), or whose full views show it less
    than a third as wide as the narrowest of its class (`minimum_size`: a wall seen square
    on), is dropped;
@@ -40,7 +41,7 @@ import numpy as np
 from avlabel.structs import wrap_angle
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import ClassTracking, TrackingConfig
-from avlabel.tracking.shape import implausibly_small
+from avlabel.tracking.shape import implausibly_small, oversized
 from avlabel.tracking.smoothing import SmoothedTrack, smooth, track_measurements
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,6 +64,7 @@ def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig
     """Final boxes of the track made of detection `rows` (K,) (time order), or None if dropped."""
     label = vote_label(rows, detections)
     table = config.for_label(label)
+    rows = without_merged_views(rows, detections, table)
     score = track_score(detections.scores[rows], table)
     if len(rows) < table.minimum_observations or score < table.drop_score:
         return None
@@ -141,6 +143,19 @@ def _observation_index(rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- steps
+
+
+def without_merged_views(rows: np.ndarray, detections: Detections, table: ClassTracking) -> np.ndarray:
+    """The detection rows (K,) of a track without its views larger than anything of its class
+    (`shape.oversized`), when those are fewer than half of them: a car's cluster merged for
+    a few sweeps with a tree or the car beside it is not a view of the car, and one such
+    view would vote the track's size up until the track is dropped as too large. A track
+    most of whose views are that large keeps them (it is a wall or a building, and is
+    dropped whole)."""
+    merged = oversized(detections.seen_sizes[rows], table)
+    if not merged.any() or 2 * merged.sum() >= len(rows):
+        return rows
+    return rows[~merged]
 
 
 def vote_label(rows: np.ndarray, detections: Detections) -> str:

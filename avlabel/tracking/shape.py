@@ -61,6 +61,13 @@ def implausibly_small(sizes: np.ndarray, num_points: np.ndarray, table: ClassTra
     return bool(np.median(np.min(sizes[full, :2], axis=1)) < table.minimum_size[1] / 3.0)
 
 
+def oversized(sizes: np.ndarray, table: ClassTracking) -> np.ndarray:
+    """(K,) bool: observed sizes (K, 3) larger in some dimension than anything of the class
+    (`maximum_size`): not a view of one such object, but of one merged with its neighbour (a
+    car and the tree beside it, two cars parked side by side)."""
+    return (sizes > np.asarray(table.maximum_size)).any(axis=1)
+
+
 def anchored_centres(boxes: np.ndarray, sizes: np.ndarray, ego_positions: np.ndarray) -> np.ndarray:
     """(K, 2) ground-plane centres of boxes (K, 7) grown (or shrunk) to sizes (K, 3) or (3,),
     keeping the faces that look towards the ego (ego_positions (K, 3), world frame) in place.

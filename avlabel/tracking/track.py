@@ -31,7 +31,7 @@ import numpy as np
 
 from avlabel.structs import Cuboid, LabelFrame, Labels, PoseSeries
 from avlabel.tracking import measurements, smoothing, stitching
-from avlabel.tracking.consolidation import ConsolidatedTrack, consolidate, is_stationary, vote_label
+from avlabel.tracking.consolidation import ConsolidatedTrack, consolidate, is_stationary, vote_label, without_merged_views
 from avlabel.tracking.duplicates import suppress_duplicates
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.online import OnlineTracker
@@ -75,7 +75,7 @@ def track(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries | None
 
     # Offline, the whole log at once: drop what a track's own trajectory cannot explain, join
     # pieces of one object, then smooth and consolidate.
-    cleaned = [smoothing.reject_outliers(tracklet.rows, detections, config.for_label(vote_label(tracklet.rows, detections)), config.outlier_gate) for tracklet in tracklets]
+    cleaned = [_cleaned(tracklet.rows, detections, config) for tracklet in tracklets]
     joined = _stitch(cleaned, detections, config)
     tracks = [consolidate(rows, detections, config) for rows in joined]
     kept = [result for result in tracks if result is not None]
@@ -120,6 +120,13 @@ def track_online(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries
 
 
 # --------------------------------------------------------------------------- steps
+
+
+def _cleaned(rows: np.ndarray, detections: Detections, config: TrackingConfig) -> np.ndarray:
+    """A tracklet's rows without views merged with a neighbour and without the detections its
+    own smoothed trajectory cannot explain."""
+    table = config.for_label(vote_label(rows, detections))
+    return smoothing.reject_outliers(without_merged_views(rows, detections, table), detections, table, config.outlier_gate)
 
 
 def _stitch(pieces: list[np.ndarray], detections: Detections, config: TrackingConfig) -> list[np.ndarray]:

@@ -357,3 +357,39 @@ def test_a_duplicate_that_outlives_the_stronger_track_is_merged_into_it():
     result = track(_labels(per_frame), config, poses=_static_poses(count, (0.0, 5.0)))
     assert _track_ids(result) == {"1"}
     assert [len(frame) for frame in result] == [1] * count
+
+
+def _cuboids(per_frame: list[list[tuple[np.ndarray, str, int, list[float] | None]]], *, score: float = 0.8) -> Labels:
+    """Labels from, per frame, (box (7,), label, num_points, observed size or None) detections."""
+    frames = []
+    for stamp, detections in zip(_stamps(len(per_frame)), per_frame):
+        cuboids = tuple(
+            Cuboid.from_box(
+                box, id=f"d{index}", track_id=f"d{index}", label=label, score=score, num_points=points,
+                attributes={} if seen is None else {"observed_size": seen},
+            )
+            for index, (box, label, points, seen) in enumerate(detections)
+        )
+        frames.append(LabelFrame(int(stamp), cuboids))
+    return Labels(tuple(frames))
+
+
+def test_a_car_merged_with_its_neighbour_for_a_few_sweeps_keeps_its_track_and_size():
+    rng = np.random.default_rng(14)
+    count = 40
+    truth = np.array([20.0, -6.0, 0.8, *CAR, 0.0])
+    merged = np.array([20.0, -5.8, 0.8, 4.6, 4.0, 1.6, 0.0])  # the car and the hedge beside it, one cluster
+    per_frame = []
+    for step in range(count):
+        if step in (12, 13, 25):
+            per_frame.append([(merged, "car", 400, None)])
+            continue
+        box = truth.copy()
+        box[:2] += rng.normal(0.0, 0.1, 2)
+        per_frame.append([(box, "car", 60, None)])  # partial views: too few points to vote for the size
+    result = track(_cuboids(per_frame), TrackingConfig(), poses=_static_poses(count, (0.0, 5.0)))
+    assert _track_ids(result) == {"1"}
+    boxes = np.stack([frame.cuboids[0].box for frame in result])
+    assert boxes[0, 4] < 3.0  # a car's width, not two cars'
+    assert np.linalg.norm(boxes[0, :2] - truth[:2]) < 0.2
+
