@@ -10,7 +10,8 @@ Per track, in order:
    with a neighbour for a few sweeps) have left the track; a track larger than anything of its class (`maximum_size`: a
    wall or a building the proposals took for a car), or whose full views show it less
    than a third as wide as the narrowest of its class (`minimum_size`: a wall seen square
-   on), is dropped;
+   on), or whose views nearly all show less than that narrowest width (a cyclist or a
+   pole the proposals took for a car), is dropped;
 4. partial views re-centred: a box fitted to the visible faces of an object is short on
    the far side, so its centre is moved away from the ego until the box has the track's
    size with its visible faces kept where they were (`shape.py`);
@@ -41,7 +42,7 @@ import numpy as np
 from avlabel.structs import wrap_angle
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.settings import ClassTracking, TrackingConfig
-from avlabel.tracking.shape import implausibly_small, oversized
+from avlabel.tracking.shape import implausibly_small, never_wide_enough, oversized
 from avlabel.tracking.smoothing import SmoothedTrack, smooth, track_measurements
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -74,6 +75,8 @@ def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig
         return None  # a wall, a building, a fence: nothing of this class is that big
     if implausibly_small(detections.seen_sizes[rows], detections.num_points[rows], table):
         return None  # seen in full, far thinner than anything of this class: a wall, a hedge
+    if never_wide_enough(detections.seen_sizes[rows], table):
+        return None  # never seen as wide as anything of this class: a cyclist or a pole taken for a car
     noise_std = detections.noise_std[rows]
     smoothed = smooth(rows, detections.frame[rows], detections.times_s, measurements, noise_std, table)
 

@@ -61,6 +61,16 @@ def implausibly_small(sizes: np.ndarray, num_points: np.ndarray, table: ClassTra
     return bool(np.median(np.min(sizes[full, :2], axis=1)) < table.minimum_size[1] / 3.0)
 
 
+def never_wide_enough(sizes: np.ndarray, table: ClassTracking) -> bool:
+    """Do nearly all views (K, 3 observed sizes; all but the largest tenth) show the object's
+    larger ground extent narrower than the narrowest object of its class (`minimum_size`
+    width)? Every view of a whole car shows at least the car's width, from behind as from
+    the side; a cyclist or a pole the proposals took for a car never does. Needs 3 views."""
+    if len(sizes) < 3:
+        return False
+    return bool(np.percentile(np.max(sizes[:, :2], axis=1), 90) < table.minimum_size[1])
+
+
 def oversized(sizes: np.ndarray, table: ClassTracking) -> np.ndarray:
     """(K,) bool: observed sizes (K, 3) larger in some dimension than anything of the class
     (`maximum_size`): not a view of one such object, but of one merged with its neighbour (a

@@ -393,3 +393,17 @@ def test_a_car_merged_with_its_neighbour_for_a_few_sweeps_keeps_its_track_and_si
     assert boxes[0, 4] < 3.0  # a car's width, not two cars'
     assert np.linalg.norm(boxes[0, :2] - truth[:2]) < 0.2
 
+
+def test_a_car_track_never_seen_as_wide_as_a_car_is_dropped():
+    rng = np.random.default_rng(15)
+    count = 40
+    path = _mover(count, (10.0, 4.0), (5.0, 0.0), CAR)
+
+    def proposals(seen: list[float]) -> Labels:
+        # The proposal stage grows every box to a car's size; its points showed `seen`.
+        return _cuboids([[(box, "car", 60, seen)] for box in _noisy(path, rng)])
+
+    cyclist = track(proposals([1.1, 0.5, 1.8]), TrackingConfig(), poses=_static_poses(count))
+    assert cyclist.num_cuboids() == 0
+    car_from_behind = track(proposals([0.6, 1.7, 1.5]), TrackingConfig(), poses=_static_poses(count))
+    assert _track_ids(car_from_behind) == {"1"}
