@@ -8,6 +8,11 @@ cars in neighbouring lanes and people walking side by side do not overlap; two b
 one car do. The weaker track (lower track score, then fewer observations) is merged into
 the stronger: the stronger keeps its boxes, and gains the weaker's boxes at frames it has
 none (at its own size), so that one object keeps one id.
+
+A parked track is carried past its first and last detection (consolidation.py); where, on
+the way out, its box overlaps a box another track observed at that sweep (BEV IoU at
+least `duplicate_iou`), the place is taken and the carried boxes stop there: the parked
+car drove off, or the track was never a parked car (`trim_carried_boxes`).
 """
 
 from __future__ import annotations
@@ -76,4 +81,42 @@ def _merged(stronger: ConsolidatedTrack, weaker: ConsolidatedTrack) -> Consolida
         velocities=np.vstack([stronger.velocities, weaker.velocities[extra]])[order],
         states=tuple(states[order]),
         uncertainties=np.concatenate([stronger.uncertainties, weaker.uncertainties[extra]])[order],
+    )
+
+
+def trim_carried_boxes(tracks: list[ConsolidatedTrack], duplicate_iou: float) -> list[ConsolidatedTrack]:
+    """The tracks with each parked track's boxes carried past its detections cut back where
+    another track's observed box overlaps them (BEV IoU at least `duplicate_iou`): going
+    outwards from its first (last) detection, the carried boxes stop at the first such
+    sweep."""
+    observed: dict[int, list[tuple[int, np.ndarray]]] = {}  # frame -> (track index, box) of detections
+    for index, track in enumerate(tracks):
+        for frame, box in zip(track.frames[track.rows >= 0], track.boxes[track.rows >= 0]):
+            observed.setdefault(int(frame), []).append((index, box))
+    result = []
+    for index, track in enumerate(tracks):
+        seen = np.flatnonzero(track.rows >= 0)
+        if not track.stationary or not len(seen):
+            result.append(track)
+            continue
+        keep = np.ones(len(track.frames), dtype=bool)
+        for outwards in (np.arange(seen[0] - 1, -1, -1), np.arange(seen[-1] + 1, len(track.frames))):
+            for position, step in enumerate(outwards):
+                others = [box for other, box in observed.get(int(track.frames[step]), ()) if other != index]
+                if others and (bev_iou(np.repeat(track.boxes[step][None], len(others), axis=0), np.array(others)) >= duplicate_iou).any():
+                    keep[outwards[position:]] = False
+                    break
+        result.append(track if keep.all() else _subset(track, keep))
+    return result
+
+
+def _subset(track: ConsolidatedTrack, keep: np.ndarray) -> ConsolidatedTrack:
+    return dataclasses.replace(
+        track,
+        frames=track.frames[keep],
+        rows=track.rows[keep],
+        boxes=track.boxes[keep],
+        velocities=track.velocities[keep],
+        states=tuple(np.array(track.states, dtype=object)[keep]),
+        uncertainties=track.uncertainties[keep],
     )

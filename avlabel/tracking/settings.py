@@ -57,7 +57,7 @@ class ClassTracking(BaseModel):
     moving_speed: float = Field(1.0, ge=0)  # m/s: smoothed speed above which heading follows motion
     stationary_speed: float = Field(0.4, ge=0)  # m/s: a track never faster than this ...
     stationary_extent: float = Field(1.5, ge=0)  # m: ... whose smoothed centre spans less than this is parked
-    parked_extension_seconds: float = Field(2.0, ge=0)  # a confident parked track is carried this long past its ends
+    parked_extension_seconds: float = Field(30.0, ge=0)  # a confident parked track is carried this long past its ends
     extension_uncertainty: float = Field(0.3, ge=0)  # m/s: uncertainty added per second away from the evidence
     maximum_gap_seconds: float = Field(2.0, ge=0)  # gaps up to this long are filled with interpolated boxes (parked: all)
 

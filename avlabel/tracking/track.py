@@ -32,7 +32,7 @@ import numpy as np
 from avlabel.structs import Cuboid, LabelFrame, Labels, PoseSeries
 from avlabel.tracking import measurements, smoothing, stitching
 from avlabel.tracking.consolidation import ConsolidatedTrack, consolidate, is_stationary, vote_label, without_merged_views
-from avlabel.tracking.duplicates import suppress_duplicates
+from avlabel.tracking.duplicates import suppress_duplicates, trim_carried_boxes
 from avlabel.tracking.measurements import Detections
 from avlabel.tracking.online import OnlineTracker
 from avlabel.tracking.settings import TrackingConfig
@@ -80,6 +80,7 @@ def track(proposals: Labels, config: TrackingConfig, *, poses: PoseSeries | None
     tracks = [consolidate(rows, detections, config) for rows in joined]
     kept = [result for result in tracks if result is not None]
     unique = suppress_duplicates(kept, config.duplicate_iou, config.duplicate_share)  # two tracks on one object: one id
+    unique = trim_carried_boxes(unique, config.duplicate_iou)  # a parked car's carried boxes give way to another's detections
     logger.info(
         "tracking: %d detections in %d sweeps -> %d tracklets -> %d tracks (%d too weak or implausible, %d duplicates merged, %d flagged for review)",
         len(detections), detections.num_frames, len(tracklets), len(unique), len(tracks) - len(kept), len(kept) - len(unique),

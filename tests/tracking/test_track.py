@@ -407,3 +407,29 @@ def test_a_car_track_never_seen_as_wide_as_a_car_is_dropped():
     assert cyclist.num_cuboids() == 0
     car_from_behind = track(proposals([0.6, 1.7, 1.5]), TrackingConfig(), poses=_static_poses(count))
     assert _track_ids(car_from_behind) == {"1"}
+
+
+def test_a_parked_car_is_carried_through_the_log_until_another_track_takes_its_place():
+    rng = np.random.default_rng(16)
+    count = 100
+    parked = np.array([20.0, -6.0, 0.8, *CAR, 0.0])
+    passing = _mover(count, (-10.0, -6.0), (5.0, 0.0), CAR)  # at the parked car's place from about frame 60
+    per_frame = []
+    for step in range(count):
+        detections = []
+        if 10 <= step < 30:
+            box = parked.copy()
+            box[:2] += rng.normal(0.0, 0.1, 2)
+            detections.append((box, "car"))
+        if step >= 40:
+            detections.append((_noisy(passing[step : step + 1], rng)[0], "car"))
+        per_frame.append(detections)
+    result = track(_labels(per_frame), TrackingConfig(), poses=_static_poses(count, (0.0, 5.0)))
+    first_id = result.frames[10].cuboids[0].track_id
+    frames_of_parked = [step for step, frame in enumerate(result) if any(cuboid.track_id == first_id for cuboid in frame)]
+    # Carried back to the log's start, and on until the passing car reaches its place.
+    assert frames_of_parked[0] == 0
+    apart = np.abs(passing[:, 0] - parked[0])
+    touching, half_over = np.flatnonzero(apart < CAR[0])[0], np.flatnonzero(apart < CAR[0] / 2)[0]
+    assert touching <= frames_of_parked[-1] + 1 < half_over
+    assert frames_of_parked == list(range(frames_of_parked[-1] + 1))
