@@ -231,18 +231,19 @@ class LogFrames:
 
 def _radar(synced: SyncedFrame) -> tuple[np.ndarray, np.ndarray]:
     """All radar detections of a sweep in the world frame, with ground-relative radial
-    velocity vectors (measured radial velocity plus the ego's own along the line of sight)."""
+    velocity vectors: the measured radial velocity plus the ego's own along each detection's
+    line of sight, which runs from the radar where it was at scan time (RadarMatch), not from
+    the ego origin."""
     positions, velocities = [], []
     ego_from_world = invert_rigid(synced.world_from_ego)
     ego_velocity_ego = ego_from_world[:3, :3] @ synced.ego_velocity
     for scans in synced.radar.values():
         for scan in scans:
-            detections = scan.detections_ego.astype(np.float64)
-            if not len(detections):
+            if not len(scan.detections_ego):
                 continue
-            line_of_sight = detections[:, :3] / np.maximum(np.linalg.norm(detections[:, :3], axis=1, keepdims=True), 1e-6)
-            radial = detections[:, 3] + line_of_sight @ ego_velocity_ego
-            positions.append(detections[:, :3])
+            line_of_sight = scan.line_of_sight
+            radial = scan.detections_ego[:, 3].astype(np.float64) + line_of_sight @ ego_velocity_ego
+            positions.append(scan.detections_ego[:, :3].astype(np.float64))
             velocities.append(line_of_sight * radial[:, None])
     if not positions:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32)
