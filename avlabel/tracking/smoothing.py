@@ -9,6 +9,7 @@ drops the detections a track's own smoothed trajectory cannot explain.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,14 +142,38 @@ def track_views(rows: np.ndarray, detections: Detections, table: ClassTracking) 
     boxes (K, 7) and seen sizes (K, 3) described along the track's heading, and whether
     each saw the object's side (K,).
 
-    The track is first smoothed on its detections as they are (yaws across the track are
-    not used, see kernels._update); each box is then described along the smoothed heading
+    The heading is the direction of travel where the track, smoothed on its detections as
+    they are, moves faster than `moving_speed`; elsewhere it is the track's axis
+    (`track_axis`) over its slower views. (Not the smoothed yaw: a yaw filter started on a
+    box fitted a quarter turn off keeps the well-fitted boxes that follow out as outliers,
+    and turns but slowly.) Each box is then described along that heading
     (`shape.reexpressed`).
     """
     frames = detections.frame[rows]
     raw = smooth(rows, frames, detections.times_s, detections.measurements[rows], detections.noise_std[rows], table)
-    boxes, seen = shape.reexpressed(detections.boxes[rows], detections.seen_sizes[rows], raw.means[frames - raw.frames[0], 3])
+    velocity = raw.means[frames - raw.frames[0], 4:6]
+    moving = np.linalg.norm(velocity, axis=1) > table.moving_speed
+    slow = ~moving if (~moving).any() else np.ones(len(rows), dtype=bool)
+    references = np.where(
+        moving, np.arctan2(velocity[:, 1], velocity[:, 0]), track_axis(detections.boxes[rows[slow]], detections.seen_sizes[rows[slow]], detections.num_points[rows[slow]])
+    )
+    boxes, seen = shape.reexpressed(detections.boxes[rows], detections.seen_sizes[rows], references)
     return boxes, seen, shape.side_visible(boxes, detections.ego_positions[frames])
+
+
+def track_axis(boxes: np.ndarray, seen_sizes: np.ndarray, num_points: np.ndarray) -> float:
+    """The length axis (rad, modulo pi) of one object from its boxes (K, 7), seen sizes (K, 3)
+    and point counts (K,).
+
+    A box fitted to part of an object may lie a quarter turn off (its width taken for its
+    length), so the boxes' yaws are averaged modulo a quarter turn (the mean of 4 yaw,
+    weighted by points); of the two perpendicular axes that leaves, the length axis is the
+    one along which the views, described along it, saw more of the object (seen length
+    minus seen width, weighted by points)."""
+    weights = np.maximum(num_points, 1).astype(np.float64)
+    axis = 0.25 * math.atan2(float(np.sum(weights * np.sin(4.0 * boxes[:, 6]))), float(np.sum(weights * np.cos(4.0 * boxes[:, 6]))))
+    _, seen = shape.reexpressed(boxes, seen_sizes, np.full(len(boxes), axis))
+    return axis if float(np.sum(weights * (seen[:, 0] - seen[:, 1]))) >= 0.0 else axis + math.pi / 2
 
 
 def track_measurements(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray]:

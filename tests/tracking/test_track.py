@@ -433,3 +433,27 @@ def test_a_parked_car_is_carried_through_the_log_until_another_track_takes_its_p
     touching, half_over = np.flatnonzero(apart < CAR[0])[0], np.flatnonzero(apart < CAR[0] / 2)[0]
     assert touching <= frames_of_parked[-1] + 1 < half_over
     assert frames_of_parked == list(range(frames_of_parked[-1] + 1))
+
+
+def test_views_are_described_along_the_cars_axis_when_its_first_boxes_lie_a_quarter_turn_off():
+    from avlabel.tracking import measurements, smoothing
+
+    rng = np.random.default_rng(17)
+    count = 60
+    truth = np.array([30.0, -8.0, 0.8, *CAR, 1.4])
+    per_frame = []
+    for step in range(count):
+        box = truth.copy()
+        box[:2] += rng.normal(0.0, 0.1, 2)
+        if step < 12:  # a few sparse views whose L-shape was fitted the other way round
+            box[6] += math.pi / 2
+            per_frame.append([(box, "car", 30, [1.8, 1.4, 1.5])])
+        else:
+            box[6] += rng.normal(0.0, 0.03)
+            per_frame.append([(box, "car", 250, [4.6, 1.85, 1.55])])
+    config = TrackingConfig()
+    detections = measurements.collect(_cuboids(per_frame), config, _static_poses(count))
+    boxes, seen, _ = smoothing.track_views(np.arange(count), detections, config.for_label("car"))
+    off_axis = np.abs(np.mod(boxes[:, 6] - truth[6] + math.pi / 2, math.pi) - math.pi / 2)
+    assert off_axis.max() < 0.2
+    np.testing.assert_allclose(seen[12:, :2], np.tile([4.6, 1.85], (count - 12, 1)))  # full views show the length as length
