@@ -197,10 +197,9 @@ def run(log_path: Path, switches: int, display: str) -> None:
         frame = controller.frames.frame(step % count)
         colors = drawing.point_colors(frame, "height")
         started = time.perf_counter()
-        cloud, arrays = viewer._point_cloud(frame.points_world, colors, viewer._point_capacity)  # noqa: SLF001
+        cloud = viewer._points.fill(frame.points_world, colors)  # noqa: SLF001
         scene.scene.update_geometry("points", cloud, 1 | 4)  # points and colours
         in_place.append(time.perf_counter() - started)
-        viewer._keep("points", (cloud, arrays))  # noqa: SLF001
         gui.Application.instance.run_one_tick()
     for step in range(min(switches, 15)):
         frame = controller.frames.frame(step % count)
@@ -214,7 +213,8 @@ def run(log_path: Path, switches: int, display: str) -> None:
         re_added.append(time.perf_counter() - started)
         viewer._keep("points", (fresh, frame.points_world, colors))  # noqa: SLF001
         gui.Application.instance.run_one_tick()
-    viewer._point_capacity = 0  # noqa: SLF001 - the scene's cloud was replaced by the peer
+    viewer._retired_points.append(viewer._points)  # noqa: SLF001 - the scene's cloud was replaced by the peer
+    viewer._points = None  # noqa: SLF001
 
     print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times stretch with it; CPU times less so)")
     print(summary("frame switch, cold, back to back", cold, cpu["cold"]))

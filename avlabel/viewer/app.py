@@ -41,7 +41,12 @@ logger = logging.getLogger(__name__)
 PANEL_WIDTH = 500  # camera images 480 px wide, plus margins
 BAR_HEIGHT = 64
 PLAY_PERIOD_S = 0.1  # 10 Hz, the usual LiDAR rate
+# After a change, the window is drawn again this long after it (seconds): Filament skips
+# drawing a frame while the renderer is still busy with an earlier one, and Open3D does not
+# try again, so the change could stay off the screen (see ViewerApp.tick).
+SETTLE_S = (0.15, 0.6)
 EGO_SIZE = (4.6, 1.9, 1.6)
+POINT_HEADROOM = 1.1  # point buffers hold this many times the first sweep's points (sweeps vary a little)
 # What the mouse does with Ctrl held: select, and with Shift too: create.
 _KEY_NAMES = {int(getattr(gui.KeyName, name)): name for name in dir(gui.KeyName) if name.isupper()}
 _SHIFT_KEYS = {int(gui.KeyName.LEFT_SHIFT), int(gui.KeyName.RIGHT_SHIFT)}
@@ -53,6 +58,47 @@ def _lineset(vertices: np.ndarray, lines: np.ndarray, colors: np.ndarray | tuple
     colors = np.asarray(colors, np.float64)
     lineset.colors = o3d.utility.Vector3dVector(np.tile(colors, (len(lines), 1)) if colors.ndim == 1 else colors)
     return lineset
+
+
+class PointBuffers:
+    """Point positions and colours handed to Open3D without a copy, in memory that lives as
+    long as the window.
+
+    Open3D's fast path (`Scene.update_geometry` on a tensor cloud) gives Filament a pointer
+    to the tensors' memory, and Filament's render thread copies it later, after the call has
+    returned; with a software renderer that falls behind, a sweep or two later. Memory freed
+    before then crashed the viewer when switching sweeps back to back (a segfault in
+    FEngine::loop's memcpy). So the buffers are allocated once: a ring of `SLOTS` clouds of
+    fixed capacity, filled in turn. Open3D draws all `capacity` points (updating a cloud with
+    fewer crashed Open3D 0.20 in a trial), so the unused tail repeats the first point.
+    """
+
+    SLOTS = 4  # more than the sweeps the renderer falls behind: the main thread waits for it before that
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._positions = [np.zeros((capacity, 3), np.float32) for _ in range(self.SLOTS)]
+        self._colors = [np.zeros((capacity, 3), np.float32) for _ in range(self.SLOTS)]
+        self._clouds = []
+        for positions, colors in zip(self._positions, self._colors):
+            cloud = o3d.t.geometry.PointCloud()
+            cloud.point.positions = o3d.core.Tensor.from_numpy(positions)  # shares the memory
+            cloud.point.colors = o3d.core.Tensor.from_numpy(colors)
+            self._clouds.append(cloud)
+        self._next = 0
+
+    def fill(self, positions: np.ndarray, colors: np.ndarray) -> o3d.t.geometry.PointCloud:
+        """The next slot's cloud holding these points (N, 3) and colours (N, 3), N <= capacity."""
+        count = len(positions)
+        if count > self.capacity:
+            raise ValueError(f"{count} points do not fit {self.capacity}")
+        slot = self._next
+        self._next = (slot + 1) % self.SLOTS
+        slot_positions, slot_colors = self._positions[slot], self._colors[slot]
+        slot_positions[:count], slot_colors[:count] = positions, colors
+        slot_positions[count:] = positions[0] if count else 0.0
+        slot_colors[count:] = colors[0] if count else 0.0
+        return self._clouds[slot]
 
 
 def _material(shader: str, *, point_size: float = 1.0, line_width: float = 1.0) -> rendering.MaterialRecord:
@@ -77,16 +123,19 @@ class ViewerApp:
         self.open = True
         self._shift = False
         self._control = False
-        self._point_capacity = 0
+        self._points: PointBuffers | None = None
+        self._retired_points: list[PointBuffers] = []
         self._labels_3d: list[gui.Label3D] = []
         self._last_play = time.monotonic()
         self._camera_follow: np.ndarray | None = None
         # Open3D's render thread copies geometry and images after the call that hands them
         # over returns: everything given to it stays referenced here until replaced.
         self._handed_over: dict[str, object] = {}
+        self._settle_at: list[float] = []
         self._build()
         self.refresh(Change.FRAME | Change.LABELS | Change.SELECTION | Change.VIEW)
         self._reset_camera()
+        self.scene.force_redraw()
 
     # ------------------------------------------------------------------ widgets
 
@@ -104,6 +153,10 @@ class ViewerApp:
         view.set_shadowing(False)
         view.set_ambient_occlusion(False)
         self.scene.scene.show_axes(False)
+        # The 3D view is rendered only when something in it changed (force_redraw) or the
+        # mouse moves it, not on every redraw of the panels (hover, status, camera images):
+        # with a software renderer the 3D view is half the cost of a window redraw.
+        self.scene.enable_scene_caching(True)
         self.scene.set_on_mouse(self._on_mouse)
         self.window.add_child(self.scene)
 
@@ -282,8 +335,12 @@ class ViewerApp:
         self.help_section.visible = self.controller.help_visible
         self.slider.int_value = self.controller.frame_index
         self.status_label.text = self.controller.status()
+        if change & (Change.FRAME | Change.LABELS | Change.SELECTION | Change.FOCUS):
+            self.scene.force_redraw()
         self.window.set_needs_layout()
         self.window.post_redraw()
+        now = time.monotonic()
+        self._settle_at = [now + delay for delay in SETTLE_S]
 
     def _draw_points(self, frame) -> None:  # type: ignore[no-untyped-def]
         scene = self.scene.scene
@@ -292,40 +349,21 @@ class ViewerApp:
         else:
             positions = frame.points_world
             colors = drawing.point_colors(frame, self.controller.color_mode, self.controller.cuboids())
-        count = len(positions)
-        if count > self._point_capacity or self._point_capacity == 0:
+        if self._points is None or len(positions) > self._points.capacity:
             # room for more, so most sweeps update the buffers in place instead of re-adding
-            self._point_capacity = max(int(count * 1.25), 1024)
-            cloud, arrays = self._point_cloud(positions, colors, self._point_capacity)
-            self._keep("points", (cloud, arrays))
+            if self._points is not None:
+                self._retired_points.append(self._points)  # Open3D may still read them
+            self._points = PointBuffers(max(int(len(positions) * POINT_HEADROOM), 1024))
             if scene.has_geometry("points"):
                 scene.remove_geometry("points")
-            scene.add_geometry("points", cloud, _material("defaultUnlit", point_size=2.0))
+            scene.add_geometry("points", self._points.fill(positions, colors), _material("defaultUnlit", point_size=2.0))
             return
-        cloud, arrays = self._point_cloud(positions, colors, self._point_capacity)
-        self._keep("points", (cloud, arrays))
-        scene.scene.update_geometry("points", cloud, rendering.Scene.UPDATE_POINTS_FLAG | rendering.Scene.UPDATE_COLORS_FLAG)
+        scene.scene.update_geometry("points", self._points.fill(positions, colors), rendering.Scene.UPDATE_POINTS_FLAG | rendering.Scene.UPDATE_COLORS_FLAG)
 
     def _keep(self, name: str, value: object) -> object:
         """Hold `value` (and so its memory) until the next one of that name."""
         self._handed_over[name] = value
         return value
-
-    @staticmethod
-    def _point_cloud(positions: np.ndarray, colors: np.ndarray, capacity: int) -> tuple[o3d.t.geometry.PointCloud, tuple[np.ndarray, np.ndarray]]:
-        """A tensor cloud of exactly `capacity` points (the padding repeats the first point),
-        and the arrays behind it (kept alive with it, in case the tensors share their memory)."""
-        padded_positions = np.empty((capacity, 3), np.float32)
-        padded_colors = np.empty((capacity, 3), np.float32)
-        count = len(positions)
-        padded_positions[:count], padded_colors[:count] = positions, colors
-        if count < capacity:
-            padded_positions[count:] = positions[0] if count else 0.0
-            padded_colors[count:] = colors[0] if count else 0.0
-        cloud = o3d.t.geometry.PointCloud()
-        cloud.point.positions = o3d.core.Tensor(padded_positions)
-        cloud.point.colors = o3d.core.Tensor(padded_colors)
-        return cloud, (padded_positions, padded_colors)
 
     def _draw_cuboids(self) -> None:
         scene = self.scene.scene
@@ -437,11 +475,23 @@ class ViewerApp:
     # ------------------------------------------------------------------ running
 
     def tick(self) -> bool:
-        """One turn of the event loop, plus playback; False once the window is closed."""
+        """One turn of the event loop, plus playback; False once the window is closed.
+
+        A change is drawn again a little later (SETTLE_S): Filament skips drawing a frame
+        while the renderer is still busy with an earlier one (with a software renderer, a
+        sweep switched to right after another one), and nothing would draw the change
+        until the next event. The 3D view is only rendered again if that skipped it.
+        """
         if self.controller.playing and time.monotonic() - self._last_play >= PLAY_PERIOD_S:
             self._last_play = time.monotonic()
             self.refresh(self.controller.advance_playback() | Change.VIEW)
-        return self.application.run_one_tick() and self.open
+        running = self.application.run_one_tick() and self.open
+        now = time.monotonic()
+        if self._settle_at and now >= self._settle_at[0]:
+            while self._settle_at and now >= self._settle_at[0]:
+                self._settle_at.pop(0)
+            self.window.post_redraw()
+        return running
 
     def pump(self, ticks: int = 3) -> None:
         """Run the event loop a few turns (lets a hand-driven window draw)."""
@@ -468,6 +518,7 @@ class ViewerApp:
         frame = self.window.os_frame
         previous = None
         deadline = time.monotonic() + timeout_s
+        self.scene.force_redraw()
         self.window.post_redraw()
         while True:
             started = time.monotonic()

@@ -87,6 +87,56 @@ def test_keyboard_edits_reach_the_labels_file_and_the_screen(tiny_log: Path, tmp
     assert (np.abs(panel.astype(int) - ROAD).sum(axis=2) < 30).mean() > 0.1  # and its road
 
 
+def write_dense_log(path: Path, *, sweeps: int = 6, points: int = 120_000) -> Path:
+    """A log like the tiny one (tests/tinylog.py) with denser sweeps: buffers this large are
+    returned to the system when freed, so reading them after that crashes, as it did."""
+    from tinylog import make_calibrations, make_truth
+
+    from avlabel.io.logstore import DriveLogWriter
+    from avlabel.structs import CameraImage, LidarSweep, PoseSeries
+
+    rng = np.random.default_rng(3)
+    stamps = 1_000_000 + np.arange(sweeps, dtype=np.int64) * 100_000
+    with DriveLogWriter(path, name=path.stem, description="dense test log", origin_lat_lon_alt=(48.1, 11.5, 520.0)) as log:
+        for calibration in make_calibrations():
+            if calibration.kind in ("lidar", "camera"):
+                log.add_calibration(calibration)
+        for stamp in stamps:
+            cloud = np.column_stack([
+                rng.uniform(-40, 40, (points, 2)), rng.uniform(-1.5, 2.5, points), rng.uniform(0, 1, points),
+                rng.uniform(-50_000, 50_000, points), rng.integers(0, 32, points),
+            ]).astype(np.float32)
+            log.add_lidar_sweep(LidarSweep("lidar_top", int(stamp), cloud))
+            image = np.zeros((200, 320, 3), np.uint8)
+            image[:100], image[100:] = SKY, ROAD
+            log.add_camera_image(CameraImage("camera_front", int(stamp) - 3100 + 20_000, image), encoding="png")
+        pose_stamps = np.arange(stamps[0] - 100_000, stamps[-1] + 100_000, 10_000, dtype=np.int64)
+        world_from_ego = np.tile(np.eye(4), (len(pose_stamps), 1, 1))
+        world_from_ego[:, 0, 3] = (pose_stamps - pose_stamps[0]) * 1e-5  # 10 m/s along x
+        log.set_poses(PoseSeries(pose_stamps, world_from_ego))
+        log.set_truth(make_truth(stamps))
+    return path
+
+
+@pytest.mark.gui
+def test_sweeps_switched_back_to_back_are_drawn_and_do_not_crash_the_viewer(tmp_path: Path, display: str) -> None:
+    """Faster than the software renderer draws (as when dragging the slider): Open3D reads
+    the points after the call that hands them over returns, and used to read freed memory
+    (a segfault in Filament's render thread); and the renderer skips drawing while it is
+    busy, which used to leave an older sweep on the screen once the switching stopped."""
+    log = write_dense_log(tmp_path / "dense.h5")
+    environment = dict(os.environ, DISPLAY=display, PYTHONPATH=os.pathsep.join([str(HERE.parent), str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")]))
+    completed = subprocess.run(
+        [sys.executable, str(HERE / "switch_driver.py"), str(log), str(tmp_path), "60"],
+        env=environment, capture_output=True, text=True, timeout=240,
+    )
+    assert completed.returncode == 0, f"exit code {completed.returncode}: {completed.stderr[-3000:]}"
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["frame_index"] == 60 % 6
+    assert record["drawn_pixels"] > 1000  # the sweep's points are there
+    assert record["stale_pixels"] == 0, record  # and they are the last sweep's
+
+
 def _read_png(path: Path) -> np.ndarray:
     import cv2
 
