@@ -155,25 +155,23 @@ def track_views(rows: np.ndarray, detections: Detections, table: ClassTracking) 
     moving = np.linalg.norm(velocity, axis=1) > table.moving_speed
     slow = ~moving if (~moving).any() else np.ones(len(rows), dtype=bool)
     references = np.where(
-        moving, np.arctan2(velocity[:, 1], velocity[:, 0]), track_axis(detections.boxes[rows[slow]], detections.seen_sizes[rows[slow]], detections.num_points[rows[slow]])
+        moving, np.arctan2(velocity[:, 1], velocity[:, 0]), track_axis(detections.boxes[rows[slow]], detections.num_points[rows[slow]])
     )
     boxes, seen = shape.reexpressed(detections.boxes[rows], detections.seen_sizes[rows], references)
     return boxes, seen, shape.side_visible(boxes, detections.ego_positions[frames])
 
 
-def track_axis(boxes: np.ndarray, seen_sizes: np.ndarray, num_points: np.ndarray) -> float:
-    """The length axis (rad, modulo pi) of one object from its boxes (K, 7), seen sizes (K, 3)
-    and point counts (K,).
+def track_axis(boxes: np.ndarray, num_points: np.ndarray) -> float:
+    """The length axis (rad, modulo pi) of one object from its boxes (K, 7) and their point
+    counts (K,).
 
     A box fitted to part of an object may lie a quarter turn off (its width taken for its
     length), so the boxes' yaws are averaged modulo a quarter turn (the mean of 4 yaw,
     weighted by points); of the two perpendicular axes that leaves, the length axis is the
-    one along which the views, described along it, saw more of the object (seen length
-    minus seen width, weighted by points)."""
+    one most of the boxes (by points) lie along."""
     weights = np.maximum(num_points, 1).astype(np.float64)
     axis = 0.25 * math.atan2(float(np.sum(weights * np.sin(4.0 * boxes[:, 6]))), float(np.sum(weights * np.cos(4.0 * boxes[:, 6]))))
-    _, seen = shape.reexpressed(boxes, seen_sizes, np.full(len(boxes), axis))
-    return axis if float(np.sum(weights * (seen[:, 0] - seen[:, 1]))) >= 0.0 else axis + math.pi / 2
+    return axis if float(np.sum(weights * np.cos(2.0 * (boxes[:, 6] - axis)))) >= 0.0 else axis + math.pi / 2
 
 
 def track_measurements(rows: np.ndarray, detections: Detections, table: ClassTracking) -> tuple[np.ndarray, np.ndarray]:

@@ -457,3 +457,24 @@ def test_views_are_described_along_the_cars_axis_when_its_first_boxes_lie_a_quar
     off_axis = np.abs(np.mod(boxes[:, 6] - truth[6] + math.pi / 2, math.pi) - math.pi / 2)
     assert off_axis.max() < 0.2
     np.testing.assert_allclose(seen[12:, :2], np.tile([4.6, 1.85], (count - 12, 1)))  # full views show the length as length
+
+
+def test_a_car_seen_from_its_end_keeps_its_axis_when_a_few_boxes_lie_across_it():
+    rng = np.random.default_rng(18)
+    count = 40
+    truth = np.array([30.0, 0.0, 0.8, *CAR, 0.0])  # ahead of the ego: seen from behind, its width in sight
+    per_frame = []
+    for step in range(count):
+        box = truth.copy()
+        box[:2] += rng.normal(0.0, 0.1, 2)
+        box[6] += rng.normal(0.0, 0.03)
+        if step % 7 == 3:  # a few boxes fitted across, to a long thin stretch of points
+            box[6] += math.pi / 2
+            per_frame.append([(box, "car", 60, [2.8, 0.3, 1.5])])
+        else:
+            per_frame.append([(box, "car", 60, [1.7, 1.5, 1.5])])
+    result = track(_cuboids(per_frame), TrackingConfig(), poses=_static_poses(count))
+    assert _track_ids(result) == {"1"}
+    box = result.frames[5].cuboids[0].box
+    assert abs(math.remainder(box[6] - truth[6], math.pi)) < 0.1
+    assert np.linalg.norm(box[:2] - truth[:2]) < 0.2
