@@ -51,6 +51,7 @@ class ClusterFeatures:
     roughness: np.ndarray | None = None
     sight_alignment: np.ndarray | None = None  # |cos| of the angle between the longer extent and the line of sight
     min_speed: np.ndarray | None = None  # a lower bound of the speed over ground, m/s (radar), NaN unknown
+    foot_hidden: np.ndarray | None = None  # bool: something nearer hides the lower part (see kernels._foot_hidden)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -89,7 +90,9 @@ def classify(features: ClusterFeatures, classes: dict[str, ClassConfig], config:
     height_slack = config.height_slack + config.height_slack_per_metre * distance
     height_ok = (height >= table["min_height"] - height_slack) & (height <= table["max_height"] + config.height_slack)
     height_term = _gaussian(height, table["height"], table["size_tolerance"] * table["height"] + height_slack)
-    common = height_ok * height_term * (bottom <= table["max_bottom"])
+    # A floating bottom rules a class out, unless something nearer hides the foot.
+    hidden = column(features.foot_hidden) > 0 if features.foot_hidden is not None else np.zeros((count, 1), bool)
+    common = height_ok * height_term * ((bottom <= table["max_bottom"]) | hidden)
 
     # The two ways to read the extents: as seen, or turned by 90 degrees. When the class's
     # length is not fully seen, the hidden part most likely runs away from the sensor, so

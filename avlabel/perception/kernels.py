@@ -762,17 +762,19 @@ def _fit_rectangles(
 
 @njit(**_JIT)
 def _range_roughness(
-    points: np.ndarray, order: np.ndarray, offsets: np.ndarray, origin: np.ndarray, min_triples: int, selected: np.ndarray
+    points: np.ndarray, order: np.ndarray, offsets: np.ndarray, min_triples: int, selected: np.ndarray
 ) -> np.ndarray:
     """How ragged each cluster's surface is along the scan lines (metres).
 
     points (N, 6) POINT_FIELDS (ring in column 5, t_offset_us in column 4); cluster k
-    holds points order[offsets[k]:offsets[k+1]]; origin (3,) the sensor, same frame.
-    Along each ring, in firing order, the range to the sensor of a solid surface changes
-    smoothly, so its second differences are about the range noise; foliage, which beams
-    enter to random depths, gives large ones. Returns the median |second difference| per
-    cluster (K,), NaN when the cluster has fewer than `min_triples` consecutive triples on
-    one ring or rings are unknown (-1), or is not `selected` (K,) bool."""
+    holds points order[offsets[k]:offsets[k+1]]. Along each ring, in firing order, the points on a solid surface lie on a smooth curve:
+    each point is within the range noise of the chord of its two neighbours (bird's-eye),
+    whatever the angle of incidence and however many returns between them were lost
+    (glass, dark paint); foliage, which beams enter to random depths, puts them far off
+    it. Returns the median chord distance per cluster (K,), NaN when the cluster has
+    fewer than `min_triples` consecutive triples on one ring or rings are unknown (-1),
+    or is not `selected` (K,) bool. (The range's second difference, used before, read
+    cars seen at a grazing angle, with lost returns, as foliage.)"""
     clusters = offsets.shape[0] - 1
     result = np.full(clusters, np.nan)
     for cluster in range(clusters):
@@ -781,7 +783,6 @@ def _range_roughness(
         if size < min_triples + 2 or not selected[cluster]:
             continue
         keys = np.empty(size)
-        ranges = np.empty(size)
         unknown = False
         for slot in range(size):
             point = order[start + slot]
@@ -790,14 +791,10 @@ def _range_roughness(
                 unknown = True
                 break
             keys[slot] = ring * 1e7 + points[point, 4]  # t_offset spans +-1e5 us
-            dx = points[point, 0] - origin[0]
-            dy = points[point, 1] - origin[1]
-            dz = points[point, 2] - origin[2]
-            ranges[slot] = np.sqrt(dx * dx + dy * dy + dz * dz)
         if unknown:
             continue
         sorted_slots = np.argsort(keys)
-        second = np.empty(size)
+        deviation = np.empty(size)
         triples = 0
         for slot in range(size - 2):
             first = sorted_slots[slot]
@@ -805,10 +802,17 @@ def _range_roughness(
             last = sorted_slots[slot + 2]
             if points[order[start + first], 5] != points[order[start + last], 5]:
                 continue
-            second[triples] = abs(ranges[last] - 2.0 * ranges[middle] + ranges[first])
+            # Distance of the middle point from the chord of its neighbours (bird's-eye).
+            a, b, c = order[start + first], order[start + middle], order[start + last]
+            chord_x = points[c, 0] - points[a, 0]
+            chord_y = points[c, 1] - points[a, 1]
+            chord = np.sqrt(chord_x * chord_x + chord_y * chord_y)
+            if chord < 1e-6:
+                continue
+            deviation[triples] = abs(chord_x * (points[b, 1] - points[a, 1]) - chord_y * (points[b, 0] - points[a, 0])) / chord
             triples += 1
         if triples >= min_triples:
-            result[cluster] = np.median(second[:triples])
+            result[cluster] = np.median(deviation[:triples])
     return result
 
 
@@ -962,3 +966,186 @@ def _conflicts(
         result[box] = found
     return result
 
+
+
+# --------------------------------------------------------------------------- occlusion
+
+
+@njit(**_JIT)
+def _bearing_column(x: float, y: float, origin: np.ndarray, column_width: float, columns: int) -> int:
+    """Bearing column of a point seen from `origin`: [-pi, pi) cut into `columns` slices."""
+    return min(int((_fast_atan2(y - origin[1], x - origin[0]) + np.pi) / column_width), columns - 1)
+
+
+@njit(**_JIT)
+def _foot_hidden(
+    points: np.ndarray, heights: np.ndarray, members: np.ndarray, offsets: np.ndarray, selected: np.ndarray, origin: np.ndarray,
+    column_width: float, margin: float, gap: float, min_height: float,
+) -> np.ndarray:
+    """Share of each cluster's bearing columns in which something nearer hides its foot.
+
+    points (N, >=3) and heights (N,) above ground (NaN unknown), sensor `origin` (3,), one
+    frame; cluster k holds points members[offsets[k]:offsets[k+1]]. Around the sensor,
+    bearing columns are `column_width` radians wide; in a column the cluster's lowest
+    point is seen at elevation e (angle above the sensor's horizon). The column is hidden
+    below when a point standing on the ground (height >= min_height) lies nearer than the
+    cluster's nearest point by more than `gap` metres at elevation e - `margin` or higher:
+    the beams under e were stopped before they reached the lower part (a car behind a
+    hedge or a parked car). Flat ground in front never hides anything (it is below
+    min_height), and the cluster's own points are never nearer than its nearest point.
+    Returns (K,) shares in [0, 1], NaN for clusters not `selected` (K,) bool."""
+    columns = max(int(np.ceil(2.0 * np.pi / column_width)), 1)
+    count = points.shape[0]
+    # Occluders by column (counting sort): their range and the tangent of their elevation.
+    column_of = np.full(count, -1, np.int64)
+    sizes = np.zeros(columns + 1, np.int64)
+    for point in range(count):
+        if heights[point] >= min_height:
+            column_of[point] = _bearing_column(points[point, 0], points[point, 1], origin, column_width, columns)
+            sizes[column_of[point] + 1] += 1
+    for column in range(columns):
+        sizes[column + 1] += sizes[column]
+    column_offsets = sizes.copy()
+    ranges = np.empty(column_offsets[columns])
+    slopes = np.empty(column_offsets[columns])
+    for point in range(count):
+        column = column_of[point]
+        if column >= 0:
+            dx = points[point, 0] - origin[0]
+            dy = points[point, 1] - origin[1]
+            ranges[sizes[column]] = np.sqrt(dx * dx + dy * dy)
+            slopes[sizes[column]] = (points[point, 2] - origin[2]) / max(ranges[sizes[column]], 1e-6)
+            sizes[column] += 1
+    tan_margin = np.tan(margin)
+    clusters = offsets.shape[0] - 1
+    result = np.full(clusters, np.nan)
+    for cluster in range(clusters):
+        start, stop = offsets[cluster], offsets[cluster + 1]
+        if stop == start or not selected[cluster]:
+            continue
+        size = stop - start
+        own_columns = np.empty(size, np.int64)
+        own_slopes = np.empty(size)
+        nearest = np.inf
+        for slot in range(size):
+            point = members[start + slot]
+            dx = points[point, 0] - origin[0]
+            dy = points[point, 1] - origin[1]
+            distance = np.sqrt(dx * dx + dy * dy)
+            nearest = min(nearest, distance)
+            own_columns[slot] = _bearing_column(points[point, 0], points[point, 1], origin, column_width, columns)
+            own_slopes[slot] = (points[point, 2] - origin[2]) / max(distance, 1e-6)
+        by_column = np.argsort(own_columns)
+        seen = 0
+        hidden = 0
+        rank = 0
+        while rank < size:
+            column = own_columns[by_column[rank]]
+            lowest = np.inf
+            while rank < size and own_columns[by_column[rank]] == column:
+                lowest = min(lowest, own_slopes[by_column[rank]])
+                rank += 1
+            seen += 1
+            # tan(e - margin) from tan(e): the elevation an occluder must reach.
+            needed = (lowest - tan_margin) / (1.0 + lowest * tan_margin)
+            for slot in range(column_offsets[column], column_offsets[column + 1]):
+                if ranges[slot] < nearest - gap and slopes[slot] >= needed:
+                    hidden += 1
+                    break
+        result[cluster] = hidden / seen
+    return result
+
+
+@njit(**_JIT)
+def _bearing_index(points: np.ndarray, origin: np.ndarray, column_width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Counting sort of points (N, >=2) by bearing column from `origin` (see
+    `_bearing_column`): order (N,) and offsets (C + 1,)."""
+    columns = max(int(np.ceil(2.0 * np.pi / column_width)), 1)
+    count = points.shape[0]
+    column_of = np.empty(count, np.int64)
+    sizes = np.zeros(columns + 1, np.int64)
+    for point in range(count):
+        column_of[point] = _bearing_column(points[point, 0], points[point, 1], origin, column_width, columns)
+        sizes[column_of[point] + 1] += 1
+    for column in range(columns):
+        sizes[column + 1] += sizes[column]
+    offsets = sizes.copy()
+    order = np.empty(count, np.int64)
+    for point in range(count):
+        order[sizes[column_of[point]]] = point
+        sizes[column_of[point]] += 1
+    return order, offsets
+
+
+@njit(**_JIT)
+def _seen_through(
+    points: np.ndarray, owner: np.ndarray, order: np.ndarray, offsets: np.ndarray, origin: np.ndarray, column_width: float,
+    boxes: np.ndarray, owners: np.ndarray, depth: float,
+) -> np.ndarray:
+    """How many points were seen through each box: the beam to the point crossed the box's
+    footprint between its bottom and top height, so a solid object there would have
+    stopped it (two parked cars side by side: the gap between their fronts shows what is
+    behind; one car's pieces never do).
+
+    points (N, >=3) ego frame, owner (N,) the cluster of each point (-1 none), with the
+    bearing index (order, offsets) of `_bearing_index(points, origin, column_width)`;
+    boxes (B, 7) [x, y, length, width, yaw, z_low, z_high] bird's-eye rectangles with the
+    z span of their points; owners (B, 2) the clusters whose points make the box (never
+    counted). A point counts when its beam crossed the whole footprint and it lies at
+    least `depth` metres beyond (points within the footprint may be the object's own
+    other pieces). Returns (B,) counts."""
+    columns = offsets.shape[0] - 1
+    result = np.zeros(boxes.shape[0], np.int64)
+    for box in range(boxes.shape[0]):
+        x, y, length, width, yaw, z_low, z_high = boxes[box, 0], boxes[box, 1], boxes[box, 2], boxes[box, 3], boxes[box, 4], boxes[box, 5], boxes[box, 6]
+        cos, sin = np.cos(yaw), np.sin(yaw)
+        # Bearing interval of the corners, relative to the centre's bearing.
+        centre_bearing = np.arctan2(y - origin[1], x - origin[0])
+        low, high = np.inf, -np.inf
+        for corner in range(4):
+            along = length / 2.0 if corner < 2 else -length / 2.0
+            across = width / 2.0 if corner % 2 == 0 else -width / 2.0
+            corner_x = x + cos * along - sin * across
+            corner_y = y + sin * along + cos * across
+            relative = np.arctan2(corner_y - origin[1], corner_x - origin[0]) - centre_bearing
+            relative = (relative + np.pi) % (2.0 * np.pi) - np.pi
+            low = min(low, relative)
+            high = max(high, relative)
+        first = int(np.floor((centre_bearing + low + np.pi) / column_width))
+        last = int(np.floor((centre_bearing + high + np.pi) / column_width))
+        # The ray origin in the box frame.
+        local_x = cos * (origin[0] - x) + sin * (origin[1] - y)
+        local_y = -sin * (origin[0] - x) + cos * (origin[1] - y)
+        found = 0
+        for step in range(first, last + 1):
+            column = step % columns
+            for slot in range(offsets[column], offsets[column + 1]):
+                point = order[slot]
+                if owner[point] >= 0 and (owner[point] == owners[box, 0] or owner[point] == owners[box, 1]):
+                    continue
+                dx = points[point, 0] - origin[0]
+                dy = points[point, 1] - origin[1]
+                direction_x = cos * dx + sin * dy
+                direction_y = -sin * dx + cos * dy
+                # Slab test of the segment origin -> point (parameter 0..1) against the box.
+                enter, leave = 0.0, 1.0
+                inside = True
+                for axis in range(2):
+                    start = local_x if axis == 0 else local_y
+                    delta = direction_x if axis == 0 else direction_y
+                    half = length / 2.0 if axis == 0 else width / 2.0
+                    if abs(delta) < 1e-12:
+                        if abs(start) > half:
+                            inside = False
+                        continue
+                    t_one = (-half - start) / delta
+                    t_two = (half - start) / delta
+                    enter = max(enter, min(t_one, t_two))
+                    leave = min(leave, max(t_one, t_two))
+                if not inside or enter > leave or (1.0 - leave) * np.sqrt(dx * dx + dy * dy) < depth:
+                    continue
+                height = origin[2] + enter * (points[point, 2] - origin[2])
+                if z_low <= height <= z_high:
+                    found += 1
+        result[box] = found
+    return result

@@ -20,7 +20,7 @@ import numpy as np
 
 from avlabel.io.logstore import DriveLog
 from avlabel.perception import boxfit, classify, cluster, ground, kernels, walls, radar as radar_module
-from avlabel.perception.settings import PerceptionConfig
+from avlabel.perception.settings import BoxFitConfig, ClassConfig, PerceptionConfig
 from avlabel.structs import POINT_FIELDS, Cuboid, wrap_angle
 from avlabel.structs import _checks
 
@@ -133,6 +133,11 @@ def propose_ego(
         labels = _split_oversize(xyz, labels, largest, tighter, settings.min_points)
     if settings.fragment_gap > 0:
         labels = _absorb_low_fragments(xyz, heights[candidates], labels, settings)
+    if settings.piece_gap > 0 and "car" in config.classes:
+        labels = _join_car_pieces(
+            xyz, heights[candidates], labels, config.classes["car"], settings, config.box_fit,
+            rows=points[candidates], min_triples=config.score.min_roughness_triples, points=points, candidates=candidates, sensor=sensor,
+        )
     if settings.group_eps > 0:
         labels = _split_groups(xyz, heights[candidates], labels, settings)
     if settings.merge_range_gap > 0:
@@ -161,6 +166,13 @@ def propose_ego(
         range=np.hypot(rectangles.centres[:, 0] - sensor_xy[0], rectangles.centres[:, 1] - sensor_xy[1]),
         edge_fraction=rectangles.edge_fraction, intensity=intensity, sight_alignment=np.abs(np.cos(rectangles.yaw - bearing)),
     )
+    occlusion = config.occlusion
+    foot = kernels._foot_hidden(
+        points, heights, candidates[order], offsets, worth_fitting, sensor, np.radians(occlusion.column_degrees),
+        np.radians(occlusion.margin_degrees), occlusion.gap, config.ground.ground_threshold,
+    )
+    hidden = (np.nan_to_num(foot) >= occlusion.hidden_share) & (top - bottom >= occlusion.min_visible_height)
+    features = dataclasses.replace(features, foot_hidden=hidden)
     if radar:
         seen_by_radar = radar_module.associate(
             radar, rectangles.centres, rectangles.length, rectangles.width, rectangles.yaw,
@@ -170,7 +182,7 @@ def propose_ego(
     plausible = worth_fitting & (classify.classify(features, config.classes, config.score).score >= config.min_score)
     features = dataclasses.replace(
         features,
-        roughness=kernels._range_roughness(points[candidates], order, offsets, sensor, config.score.min_roughness_triples, plausible),
+        roughness=kernels._range_roughness(points[candidates], order, offsets, config.score.min_roughness_triples, plausible),
     )
     classes = classify.classify(features, config.classes, config.score)
     clock.lap("classify")
@@ -215,7 +227,7 @@ def propose_ego(
     if evidence is not None:
         rescued = (
             worth_fitting & (sizes >= config.radar.far_min_lidar_points) & (features.range >= config.radar.far_range)
-            & (evidence.detections >= 1) & ~keep
+            & (evidence.detections >= 1) & (np.abs(np.nan_to_num(evidence.radial_speed)) >= config.radar.rescue_min_speed) & ~keep
         )
         keep |= rescued
     else:
@@ -231,6 +243,7 @@ def propose_ego(
             "observed_size": [round(float(rectangles.length[k]), 2), round(float(rectangles.width[k]), 2), round(float(top[k]), 2)],
             "completed": bool(completed[k]),
             "range": round(float(features.range[k]), 1),
+            "foot_hidden": bool(features.foot_hidden[k]),
             "radar_detections": int(evidence.detections[k]) if evidence is not None else 0,
             "radar_rescued": bool(rescued[k]),
             "class_scores": {name: round(float(classes.compatibility[k, c]), 3) for c, name in enumerate(classes.names)},
@@ -420,6 +433,120 @@ def _split_oversize(xyz: np.ndarray, labels: np.ndarray, largest: float, eps: fl
     clustered = labels >= 0
     _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
     return labels
+
+
+def _join_car_pieces(
+    xyz: np.ndarray, heights: np.ndarray, labels: np.ndarray, car: ClassConfig, settings, box_fit: BoxFitConfig, *,
+    rows: np.ndarray, min_triples: int, points: np.ndarray, candidates: np.ndarray, sensor: np.ndarray,
+) -> np.ndarray:
+    """Join the pieces of one car that DBSCAN kept apart.
+
+    Where a car returns nothing (glass, a dark wheel arch), its rear face and its side, or
+    its bonnet and its roof, come apart. Two clusters whose bird's-eye bounding boxes lie
+    within `piece_gap` of each other are joined when the rectangle fitted to both together
+    still fits a car (the class's maximum length and width plus `piece_slack`) and each is
+    of car height (top at most the car's maximum height) and no rougher than a car's
+    surface (foliage: a hedge beside a parked car). Pieces a person could be (at most
+    `piece_person_extent` across and taller than `piece_person_top`) never join: people
+    walk beside cars. Nor do pieces the sensor saw through: beams that crossed the joined
+    footprint, between the pieces' lowest and highest point, and went on beyond it (the
+    gap between two cars parked side by side; see kernels._seen_through). `rows` (N, 6)
+    are the clustered points with their rings (roughness); `points` all points of the
+    sweep, `candidates` (N,) the index of each clustered point among them, `sensor` (3,)
+    the LiDAR's position. Nearest pairs are joined first, and a joined group grows
+    only while it still fits a car. Returns contiguous labels (N,)."""
+    order, offsets = boxfit.cluster_order(labels)
+    clusters = len(offsets) - 1
+    if clusters < 2:
+        return labels
+    statistics = kernels._cluster_statistics(xyz, heights, heights, order, offsets)
+    low_x, high_x, low_y, high_y, top = statistics[:, 0], statistics[:, 1], statistics[:, 2], statistics[:, 3], statistics[:, 5]
+    diagonal = np.hypot(high_x - low_x, high_y - low_y)
+    longest, widest = car.max_length + settings.piece_slack, car.max_width + settings.piece_slack
+    person = (diagonal <= settings.piece_person_extent) & (top >= settings.piece_person_top)
+    eligible = np.flatnonzero((top <= car.max_height) & (diagonal <= np.hypot(longest, widest)) & ~person)
+    if len(eligible) < 2:
+        return labels
+    gap_x = np.maximum(low_x[eligible, None] - high_x[None, eligible], low_x[None, eligible] - high_x[eligible, None])
+    gap_y = np.maximum(low_y[eligible, None] - high_y[None, eligible], low_y[None, eligible] - high_y[eligible, None])
+    gap = np.hypot(np.maximum(gap_x, 0.0), np.maximum(gap_y, 0.0))
+    first, second = np.nonzero(np.triu(gap <= settings.piece_gap, 1))
+    if len(first) == 0:
+        return labels
+    by_gap = np.argsort(gap[first, second], kind="stable")
+    first, second = eligible[first[by_gap]], eligible[second[by_gap]]
+    # Foliage never joins; the roughness only of the clusters in some pair.
+    in_pair = np.zeros(clusters, bool)
+    in_pair[first] = in_pair[second] = True
+    roughness = kernels._range_roughness(rows, order, offsets, min_triples, in_pair)
+    smooth = ~(roughness > car.max_roughness)
+    first, second = first[smooth[first] & smooth[second]], second[smooth[first] & smooth[second]]
+    if len(first) == 0:
+        return labels
+    # Every pair's union fitted at once; groups of three or more are refitted as they form.
+    sizes = np.diff(offsets)
+    pair_offsets = np.concatenate([[0], np.cumsum(sizes[first] + sizes[second])])
+    pair_order = np.concatenate([np.concatenate([order[offsets[one]:offsets[one + 1]], order[offsets[other]:offsets[other + 1]]])
+                                 for one, other in zip(first, second)])
+    pairs = boxfit.fit_rectangles(xyz, pair_order, pair_offsets, box_fit)
+    pair_fits = (pairs.length <= longest) & (pairs.width <= widest)
+    owner = np.full(len(points), -1, np.int64)
+    owner[candidates] = labels
+    bearing_width = np.radians(settings.piece_column_degrees)
+    bearing_index = kernels._bearing_index(points, sensor, bearing_width) if pair_fits.any() else None
+
+    def seen_through(rectangles: boxfit.Rectangles, unions: list[np.ndarray], owners: np.ndarray, owner: np.ndarray) -> np.ndarray:
+        # Only the lower part of the span: beams go through a car's windows, not its doors.
+        spans = np.array([[xyz[union, 2].min(), xyz[union, 2].max()] for union in unions]).reshape(-1, 2)
+        spans[:, 1] = spans[:, 0] + settings.piece_see_through_band * (spans[:, 1] - spans[:, 0])
+        # Shrunk: beams grazing a body's tapered ends and sides pass the fitted rectangle's edge.
+        shrink = 2 * settings.piece_see_through_margin
+        boxes = np.column_stack([
+            rectangles.centres, np.maximum(rectangles.length - shrink, 0.0), np.maximum(rectangles.width - shrink, 0.0), rectangles.yaw, spans,
+        ])
+        return kernels._seen_through(
+            points, owner, *bearing_index, sensor, bearing_width, boxes, owners.astype(np.int64), settings.piece_see_through_depth
+        )
+
+    if bearing_index is not None:
+        fitting = np.flatnonzero(pair_fits)
+        through = seen_through(
+            boxfit.Rectangles(pairs.centres[fitting], pairs.length[fitting], pairs.width[fitting], pairs.yaw[fitting], pairs.edge_fraction[fitting]),
+            [pair_order[pair_offsets[k]:pair_offsets[k + 1]] for k in fitting], np.column_stack([first[fitting], second[fitting]]), owner,
+        )
+        pair_fits[fitting[through > settings.piece_max_seen_through]] = False
+    parents = np.arange(clusters)
+    group_size = np.ones(clusters, np.int64)
+    members: dict[int, np.ndarray] = {}
+    for index, (one, other) in enumerate(zip(first, second)):
+        root, other_root = _root_of(parents, int(one)), _root_of(parents, int(other))
+        if root == other_root:
+            continue
+        if group_size[root] == 1 and group_size[other_root] == 1:
+            fits = bool(pair_fits[index])
+            union = pair_order[pair_offsets[index]:pair_offsets[index + 1]]
+        else:
+            union = np.concatenate([members.get(root, order[offsets[root]:offsets[root + 1]]),
+                                    members.get(other_root, order[offsets[other_root]:offsets[other_root + 1]])])
+            rectangle = boxfit.fit_rectangles(xyz, union, np.array([0, len(union)]), box_fit)
+            fits = bool(rectangle.length[0] <= longest and rectangle.width[0] <= widest)
+            if fits:
+                # Points owned by the two groups (by their roots) are the box's own.
+                roots_now = np.array([_root_of(parents, cluster) for cluster in range(clusters)])
+                group_owner = np.where(owner >= 0, roots_now[np.maximum(owner, 0)], -1)
+                through = seen_through(rectangle, [union], np.array([[root, other_root]]), group_owner)
+                fits = bool(through[0] <= settings.piece_max_seen_through)
+        if not fits:
+            continue
+        keep, gone = min(root, other_root), max(root, other_root)
+        parents[gone] = keep
+        group_size[keep] += group_size[gone]
+        members[keep] = union
+    roots = np.array([_root_of(parents, cluster) for cluster in range(clusters)])
+    merged = labels.copy()
+    clustered = merged >= 0
+    merged[clustered] = roots[merged[clustered]]
+    return _contiguous(merged)
 
 
 def _split_groups(xyz: np.ndarray, heights: np.ndarray, labels: np.ndarray, settings) -> np.ndarray:

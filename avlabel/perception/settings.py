@@ -58,6 +58,15 @@ class ClusteringConfig(_Section):
     fragment_gap: float = Field(0.6, ge=0)  # low pieces this near a taller cluster join it (0: off)
     fragment_max_top: float = Field(1.15, gt=0)  # a piece's top is at most this high above ground
     fragment_max_extent: float = Field(6.2, gt=0)  # the joined cluster's bird's-eye diagonal at most (a car's)
+    piece_gap: float = Field(1.0, ge=0)  # pieces of one car this near (bird's-eye boxes) join when together they still fit a car (0: off)
+    piece_slack: float = Field(-0.2)  # metres over (+) or under (-) the car's maximum length and width that the joined pieces may span
+    piece_max_seen_through: int = Field(2, ge=0)  # joined pieces the sensor saw through more often than this stay apart
+    piece_see_through_depth: float = Field(0.3, ge=0)  # metres beyond the joined footprint's face a point must lie to count
+    piece_see_through_band: float = Field(0.5, gt=0, le=1)  # share of the pieces' height span, from their lowest point, searched (doors, not windows)
+    piece_see_through_margin: float = Field(0.3, ge=0)  # metres the joined footprint shrinks by on every side for that search
+    piece_column_degrees: float = Field(0.5, gt=0, le=10)  # bearing slices of the see-through search
+    piece_person_extent: float = Field(0.9, gt=0)  # a piece at most this wide ...
+    piece_person_top: float = Field(1.6, gt=0)  # ... and taller than this may be a person: it never joins
     group_eps: float = Field(0.2, ge=0)  # bird's-eye radius that parts people in a group (0: off)
     group_band: tuple[float, float] = (1.0, 1.9)  # torso slice above ground, metres
     group_min_top: float = Field(1.5, gt=0)  # a group's top is at least this high ...
@@ -110,7 +119,7 @@ class ClassConfig(_Section):
     size_tolerance: float = Field(0.25, gt=0)  # relative spread of the size prior
     max_bottom: float = Field(0.8, ge=0)  # the lowest point may float this high above ground
     min_edge_fraction: float = Field(0.0, ge=0, le=1)  # share of points on the box boundary (0: unused; roofs seen from above are inside)
-    max_roughness: float = Field(0.09, gt=0)  # median range second difference along rings, metres (foliage is rough)
+    max_roughness: float = Field(0.03, gt=0)  # median distance of a ring's point from the chord of its neighbours, metres (foliage is rough)
     min_visible_length: float = Field(0.2, ge=0)  # the longer observed extent must reach this
     min_visible_width: float = Field(0.0, ge=0)  # and the shorter this (a body is never a flat sliver)
     max_speed: float = Field(70.0, gt=0)  # m/s; radar seeing it faster rules the class out
@@ -123,7 +132,7 @@ def _default_classes() -> dict[str, ClassConfig]:
     return {
         "car": ClassConfig(length=4.5, width=1.9, height=1.6, min_length=3.2, max_length=5.6, min_width=1.4, max_width=2.3, min_height=1.1, max_height=2.2, points_for_confidence=40.0, min_visible_length=0.9, min_visible_width=0.15),
         "truck": ClassConfig(length=8.0, width=2.5, height=3.3, min_length=5.0, max_length=16.0, min_width=2.0, max_width=2.9, min_height=2.2, max_height=4.3, size_tolerance=0.35, points_for_confidence=60.0, prior=0.5, min_visible_length=1.8, min_visible_width=0.4),
-        "pedestrian": ClassConfig(length=0.55, width=0.45, height=1.7, min_length=0.2, max_length=1.1, min_width=0.2, max_width=1.0, min_height=1.2, max_height=2.0, size_tolerance=0.3, points_for_confidence=15.0, max_bottom=1.5, max_roughness=0.3, min_visible_width=0.08, max_speed=3.5),
+        "pedestrian": ClassConfig(length=0.55, width=0.45, height=1.7, min_length=0.2, max_length=1.1, min_width=0.2, max_width=1.0, min_height=1.2, max_height=2.0, size_tolerance=0.3, points_for_confidence=15.0, max_bottom=1.5, max_roughness=0.13, min_visible_width=0.08, max_speed=3.5),
         "cyclist": ClassConfig(length=1.8, width=0.7, height=1.7, min_length=1.2, max_length=2.3, min_width=0.3, max_width=1.1, min_height=1.1, max_height=2.1, size_tolerance=0.3, points_for_confidence=20.0, prior=0.5, min_visible_length=0.5, max_speed=15.0),
         "other": ClassConfig(length=1.0, width=1.0, height=1.0, min_length=0.1, max_length=4.0, min_width=0.1, max_width=3.0, min_height=0.3, max_height=3.0, size_tolerance=0.8, points_for_confidence=40.0, prior=0.2, score_scale=0.6, max_speed=3.0),
     }
@@ -136,6 +145,18 @@ class RadarConfig(_Section):
     min_detections_for_velocity: int = Field(1, ge=1)
     far_range: float = Field(40.0, gt=0)  # beyond this, radar may rescue sparse clusters
     far_min_lidar_points: int = Field(2, ge=1)  # a rescued cluster needs this many LiDAR points
+    rescue_min_speed: float = Field(1.0, ge=0)  # m/s over ground: only moving objects are rescued (walls echo too)
+
+
+class OcclusionConfig(_Section):
+    """Objects whose foot is hidden behind something nearer (a car behind a hedge or a
+    parked car shows only its upper half): see kernels._foot_hidden."""
+
+    column_degrees: float = Field(0.5, gt=0, le=10)  # bearing slice in which occluders are sought
+    margin_degrees: float = Field(1.0, ge=0)  # an occluder reaches this close below the lowest point seen (about two beam spacings)
+    gap: float = Field(0.5, ge=0)  # metres nearer than the cluster's nearest point
+    hidden_share: float = Field(0.5, gt=0, le=1)  # share of hidden columns from which the foot counts as hidden
+    min_visible_height: float = Field(0.3, ge=0)  # and what is seen spans this much height (not one scan line of a misread slope)
 
 
 class ScoreConfig(_Section):
@@ -146,7 +167,7 @@ class ScoreConfig(_Section):
     height_slack_per_metre: float = Field(0.005, ge=0)  # plus this per metre (beam spacing)
     size_slack: float = Field(0.15, gt=0)  # metres over the envelope at which the likelihood is down to 0.6
     edge_softness: float = Field(0.15, gt=0)  # width of the ramp around min_edge_fraction
-    roughness_softness: float = Field(0.04, gt=0)  # width of the ramp around max_roughness
+    roughness_softness: float = Field(0.015, gt=0)  # width of the ramp around max_roughness
     visible_softness: float = Field(0.3, gt=0)  # width of the ramp around min_visible_length
     visible_width_softness: float = Field(0.05, gt=0)  # width of the ramp around min_visible_width
     speed_softness: float = Field(1.0, gt=0)  # m/s, width of the ramp around max_speed
@@ -161,6 +182,7 @@ class PerceptionConfig(_Section):
     classes: dict[str, ClassConfig] = Field(default_factory=_default_classes)
     radar: RadarConfig = RadarConfig()
     score: ScoreConfig = ScoreConfig()
+    occlusion: OcclusionConfig = OcclusionConfig()
     min_score: float = Field(0.3, ge=0, le=1)  # proposals scoring lower are dropped
 
     @model_validator(mode="after")

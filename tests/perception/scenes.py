@@ -27,6 +27,54 @@ class Scene:
     labels: tuple[str, ...]  # (K,) class of each box
 
 
+def ray_box(origin: np.ndarray, directions: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Distance along each ray (R, 3) from `origin` (3,) to where it enters the box
+    [x, y, z_bottom, length, width, height, yaw]; inf where it misses."""
+    x, y, z_bottom, length, width, height, yaw = box
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    local_origin = np.array([cos * (origin[0] - x) + sin * (origin[1] - y), -sin * (origin[0] - x) + cos * (origin[1] - y), origin[2] - z_bottom])
+    local_directions = np.column_stack([cos * directions[:, 0] + sin * directions[:, 1], -sin * directions[:, 0] + cos * directions[:, 1], directions[:, 2]])
+    low = np.array([-length / 2, -width / 2, 0.0])
+    high = np.array([length / 2, width / 2, height])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_low = (low - local_origin) / local_directions
+        t_high = (high - local_origin) / local_directions
+    t_near = np.nanmax(np.minimum(t_low, t_high), axis=1)
+    t_far = np.nanmin(np.maximum(t_low, t_high), axis=1)
+    return np.where((t_near <= t_far) & (t_near > 0), t_near, np.inf)
+
+
+def box_scene(
+    boxes: list[np.ndarray], *, azimuth_steps: int = 2048, beams: int = 64, max_range: float = 80.0, noise: float = 0.02, seed: int = 0
+) -> Scene:
+    """One sweep over flat ground (z = 0) with the given boxes [x, y, z_bottom, length,
+    width, height, yaw] (semantic "object", instance = index, label "car"), range noise
+    of `noise` metres."""
+    elevations = np.deg2rad(np.linspace(2.0, -24.8, beams))
+    azimuths = np.linspace(-np.pi, np.pi, azimuth_steps, endpoint=False)
+    elevation_grid, azimuth_grid = np.meshgrid(elevations, azimuths, indexing="ij")
+    directions = np.stack(
+        [np.cos(elevation_grid) * np.cos(azimuth_grid), np.cos(elevation_grid) * np.sin(azimuth_grid), np.sin(elevation_grid)], axis=-1
+    ).reshape(-1, 3)
+    origin = np.array([0.0, 0.0, SENSOR_HEIGHT])
+    with np.errstate(divide="ignore"):
+        hit_range = np.where(directions[:, 2] < 0, -origin[2] / directions[:, 2], np.inf)
+    semantic = np.where(np.isfinite(hit_range), ROAD, 0).astype(np.uint8)
+    instances = np.full(len(directions), -1, np.int32)
+    for index, box in enumerate(boxes):
+        t_near = ray_box(origin, directions, np.asarray(box, dtype=np.float64))
+        valid = t_near < hit_range
+        hit_range[valid], semantic[valid], instances[valid] = t_near[valid], OBJECT, index
+    keep = hit_range < max_range
+    noisy_range = hit_range[keep] + np.random.default_rng(seed).normal(0.0, noise, keep.sum())
+    points_xyz = origin + noisy_range[:, None] * directions[keep]
+    t_offset = (azimuths[np.tile(np.arange(azimuth_steps), beams)][keep] + np.pi) / (2 * np.pi) * 1e5 - 5e4
+    rings = np.repeat(np.arange(beams), azimuth_steps)[keep]
+    points = np.column_stack([points_xyz, np.full(keep.sum(), 0.5), t_offset, rings]).astype(np.float32)
+    truth = [[box[0], box[1], box[2] + box[5] / 2, *box[3:]] for box in boxes]
+    return Scene(points, semantic[keep], instances[keep], np.array(truth).reshape(-1, 7), tuple("car" for _ in boxes))
+
+
 def _ground_height(x: np.ndarray, y: np.ndarray, slope: float) -> np.ndarray:
     return slope * x + np.where(np.abs(y) > 7.0, 0.15, 0.0)
 
@@ -97,18 +145,8 @@ def street_scene(
         semantic[valid] = code
     for box, code, object_id, _ in objects:
         x, y, bottom, length, width, height, yaw = box
-        z_bottom = bottom + slope * x
-        cos, sin = np.cos(yaw), np.sin(yaw)
-        local_origin = np.array([cos * (origin[0] - x) + sin * (origin[1] - y), -sin * (origin[0] - x) + cos * (origin[1] - y), origin[2] - z_bottom])
-        local_directions = np.column_stack([cos * directions[:, 0] + sin * directions[:, 1], -sin * directions[:, 0] + cos * directions[:, 1], directions[:, 2]])
-        low = np.array([-length / 2, -width / 2, 0.0])
-        high = np.array([length / 2, width / 2, height])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_low = (low - local_origin) / local_directions
-            t_high = (high - local_origin) / local_directions
-        t_near = np.nanmax(np.minimum(t_low, t_high), axis=1)
-        t_far = np.nanmin(np.maximum(t_low, t_high), axis=1)
-        valid = (t_near <= t_far) & (t_near > 0) & (t_near < hit_range)
+        t_near = ray_box(origin, directions, np.array([x, y, bottom + slope * x, length, width, height, yaw]))
+        valid = np.isfinite(t_near) & (t_near < hit_range)
         if code == VEGETATION and height > 3.5 - 1e-9 or code == VEGETATION and bottom > 1.0:
             valid &= rng.random(len(valid)) < 0.6  # canopies let some beams through
         hit_range[valid] = t_near[valid]
