@@ -20,6 +20,8 @@ from avlabel.tracking.settings import ClassTracking
 _LOWER_BOUND_QUANTILE = 0.8
 # Metres over which the re-centring fades in as a face turns towards the ego.
 _FACE_RAMP = 1.0
+# The smallest angle between the line of sight and a box's side that shows the side's length.
+_SIDE_ANGLE = np.radians(15.0)
 
 
 def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: np.ndarray, table: ClassTracking) -> np.ndarray:
@@ -122,8 +124,12 @@ def reexpressed(boxes: np.ndarray, seen_sizes: np.ndarray, reference_yaws: np.nd
 
 def side_visible(boxes: np.ndarray, ego_positions: np.ndarray) -> np.ndarray:
     """(K,) bool: the ego (ego_positions (K, 3), world) lies outside the width of its box
-    (K, 7), so the box's side, and with it the box's full length, faced the sensor. True
-    where the ego position is unknown (NaN)."""
+    (K, 7) and looks at the box's side at least _SIDE_ANGLE off its axis, so the side, and
+    with it the box's full length, faced the sensor (at a grazing angle the side returns
+    too few points to show its length: a car followed in the next lane shows its back).
+    True where the ego position is unknown (NaN)."""
     offset = ego_positions[:, :2] - boxes[:, :2]
+    along = np.cos(boxes[:, 6]) * offset[:, 0] + np.sin(boxes[:, 6]) * offset[:, 1]
     across = -np.sin(boxes[:, 6]) * offset[:, 0] + np.cos(boxes[:, 6]) * offset[:, 1]
-    return ~(np.abs(across) <= 0.5 * boxes[:, 4])
+    outside = np.abs(across) > 0.5 * boxes[:, 4]
+    return ~(~outside | (np.abs(across) - 0.5 * boxes[:, 4] < np.tan(_SIDE_ANGLE) * np.maximum(np.abs(along) - 0.5 * boxes[:, 3], 0.0)))

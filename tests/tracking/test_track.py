@@ -478,3 +478,17 @@ def test_a_car_seen_from_its_end_keeps_its_axis_when_a_few_boxes_lie_across_it()
     box = result.frames[5].cuboids[0].box
     assert abs(math.remainder(box[6] - truth[6], math.pi)) < 0.1
     assert np.linalg.norm(box[:2] - truth[:2]) < 0.2
+
+
+def test_a_car_followed_in_the_next_lane_keeps_its_length():
+    rng = np.random.default_rng(19)
+    count = 50
+    path = _mover(count, (30.0, 3.5), (10.0, 0.0), CAR)  # 30 m ahead of the ego, one lane over
+    world_from_ego = np.tile(np.eye(4), (count, 1, 1))
+    world_from_ego[:, 0, 3] = path[:, 0] - 30.0  # the ego keeps its distance
+    # Seen at a grazing angle the car's side returns almost nothing: its points show its back.
+    per_frame = [[(box, "car", 200, [1.75, 0.5, 1.5])] for box in _noisy(path, rng, centre=0.05)]
+    result = track(_cuboids(per_frame), TrackingConfig(), poses=PoseSeries(_stamps(count), world_from_ego))
+    assert _track_ids(result) == {"1"}
+    length = result.frames[25].cuboids[0].size[0]
+    assert length > 4.0  # the class's typical length, not its shortest
