@@ -407,11 +407,20 @@ def _free_space_orientation(
     allowed = (np.where(swapped, rectangles.width[which], rectangles.length[which]) <= envelope[:, 0]) & (
         np.where(swapped, rectangles.length[which], rectangles.width[which]) <= envelope[:, 1]
     )
-    better = allowed & (alternative + settings.free_space_min_difference <= current)
+    better = allowed & clearly_fewer(alternative, current, settings.free_space_min_difference, settings.free_space_ratio)
     centres, length, width, yaw = centres.copy(), length.copy(), width.copy(), yaw.copy()
     flip = which[better]
     centres[flip], length[flip], width[flip], yaw[flip] = other_centres[better], other_length[better], other_width[better], other_yaw[better]
     return centres, length, width, yaw
+
+
+def clearly_fewer(few: np.ndarray, many: np.ndarray, difference: int, ratio: float) -> np.ndarray:
+    """Whether counts `few` are clearly below `many` (arrays of point counts): by at least
+    `difference`, or by a factor of at least `ratio` (with `many` at least `ratio`), so that
+    a far, sparse object's 6 contradicting points against none decide as surely as a near
+    one's 40 against 20."""
+    few, many = np.asarray(few), np.asarray(many)
+    return (few + difference <= many) | ((many >= ratio) & (few * ratio <= many))
 
 
 def _split_oversize(xyz: np.ndarray, labels: np.ndarray, largest: float, eps: float, min_points: int) -> np.ndarray:

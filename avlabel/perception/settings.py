@@ -93,6 +93,7 @@ class BoxFitConfig(_Section):
     max_fit_points: int = Field(200, ge=10)  # larger clusters are subsampled for the search
     free_space_margin: float = Field(0.3, ge=0)  # box shrink before counting contradicting points (0: no free-space check)
     free_space_min_difference: int = Field(15, ge=1)  # fewer contradicting points by this much turns a partly seen box
+    free_space_ratio: float = Field(5.0, gt=1)  # ... as does a count this many times lower (sparse far objects)
     free_space_cell: float = Field(1.0, gt=0)  # bird's-eye grid cell for the check, metres
 
     @field_validator("criterion")

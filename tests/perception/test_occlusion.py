@@ -229,3 +229,12 @@ def test_a_car_seen_at_a_grazing_angle_with_lost_returns_is_smooth_and_foliage_i
     side_roughness, foliage_roughness = kernels._range_roughness(points, members, offsets, 6, np.ones(2, bool))
     assert side_roughness < 0.5 * CONFIG.classes["car"].max_roughness
     assert foliage_roughness > 2 * CONFIG.classes["car"].max_roughness
+
+
+def test_a_sparse_object_turns_on_a_clear_ratio_of_contradicting_points():
+    from avlabel.perception.propose import clearly_fewer
+
+    # A near object: 40 points against 20 decide; 30 against 20 do not.
+    assert clearly_fewer(np.array([20, 20]), np.array([40, 30]), 15, 5.0).tolist() == [True, False]
+    # A far, sparse one: 6 against none decide; 4 against none are too few to tell.
+    assert clearly_fewer(np.array([0, 0, 1]), np.array([6, 4, 6]), 15, 5.0).tolist() == [True, False, True]
