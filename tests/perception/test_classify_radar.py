@@ -40,6 +40,19 @@ def test_shapes_get_their_class():
     assert result.score[4] < 0.05 and result.score[5] < 0.05
 
 
+def test_a_cyclist_is_rougher_than_a_car_yet_no_bush():
+    # Spokes, wheels and a rider are rough along the scan lines (ring points 5 cm off their
+    # neighbours' chord), though far less than foliage; a bush is no taller than a metre or so.
+    rows = features([
+        (1.75, 0.5, 1.8, 0.25, 60, 20.0, 0.9),  # a cyclist seen side-on
+        (1.8, 0.9, 1.1, 0.25, 60, 20.0, 0.9),  # a bush of about the same footprint
+    ])
+    rows = ClusterFeatures(**{**{name: getattr(rows, name) for name in ClusterFeatures.__dataclass_fields__}, "roughness": np.array([0.05, 0.05])})
+    result = classify(rows, CONFIG.classes, CONFIG.score)
+    assert result.names[result.label[0]] == "cyclist" and result.score[0] > 0.5
+    assert result.names[result.label[1]] != "cyclist" or result.score[1] < CONFIG.min_score
+
+
 def test_score_rises_with_support():
     counts = [3, 8, 20, 60, 200]
     result = classify(features([(4.3, 1.8, 1.55, 0.25, count, 12.0, 0.95) for count in counts]), CONFIG.classes, CONFIG.score)
