@@ -15,6 +15,7 @@ Radar velocities (`Cuboid.velocity`, world-frame [vx, vy]) get `velocity_noise`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,9 @@ from avlabel.structs import Cuboid, Labels, PoseSeries
 from avlabel.tracking import shape
 from avlabel.tracking.motion import MEASUREMENT_SIZE
 from avlabel.tracking.settings import TrackingConfig
+
+# Metres by which an extent may exceed the box side it lies along (rounding of the attribute).
+_FITS = 0.05
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -85,7 +89,7 @@ def collect(proposals: Labels, config: TrackingConfig, poses: PoseSeries | None)
     velocities = np.array(
         [cuboid.velocity if cuboid.velocity is not None else (np.nan, np.nan) for cuboid in cuboids], dtype=np.float64
     ).reshape(-1, 2)
-    seen = seen_sizes(cuboids, config.observed_size_attribute)
+    seen = seen_sizes(cuboids, config.observed_size_attribute, boxes, positions[frame])
     ranges = np.linalg.norm(boxes[:, :2] - positions[frame, :2], axis=1) if len(cuboids) else np.zeros(0)
     noise_range = np.where(np.isfinite(ranges), ranges, config.range_without_poses)
 
@@ -121,21 +125,33 @@ def collect(proposals: Labels, config: TrackingConfig, poses: PoseSeries | None)
     )
 
 
-def seen_sizes(cuboids: tuple[Cuboid, ...], attribute: str) -> np.ndarray:
-    """(N, 3) the extents each proposal's points showed, for voting on a track's one size.
+def seen_sizes(cuboids: tuple[Cuboid, ...], attribute: str, boxes: np.ndarray | None = None, ego_positions: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) the extents each proposal's points showed, [along, across, height] the box's
+    yaw, for voting on a track's one size.
 
     A proposal stage may grow a partly seen box to its class's typical size (avlabel's
-    does, and keeps what it saw in the attribute named `attribute`, [a, b, height] in its
-    fitted rectangle's axes). The larger ground extent is taken as the length, since
-    every class is at least as long as it is wide. Without the attribute (or with
-    attribute ""), the box's own size.
+    does, and keeps what it saw in the attribute named `attribute`: [longer, shorter,
+    height] extents of its fitted rectangle, whose axes may be the box's either way round).
+    The longer extent lies along the box when it exceeds the box's width (a box is at least
+    as wide as what it holds), or when the sensor looked at the box more from its side than
+    from its end. Seen from an end (boxes (N, 7) and world-frame ego_positions (N, 3)
+    given, the box's axis within 45 degrees of the line of sight), what the points show
+    best is that end, across the box: a car followed from behind shows its width and a
+    little of its roof, not a short length. Without the attribute (or with attribute ""),
+    the box's own size.
     """
     sizes = np.array([cuboid.size for cuboid in cuboids], dtype=np.float64).reshape(-1, 3)
     if not attribute:
         return sizes
+    seen = np.full((len(cuboids), 3), np.nan)
     for index, cuboid in enumerate(cuboids):
-        seen = cuboid.attributes.get(attribute)
-        if isinstance(seen, (list, tuple)) and len(seen) == 3 and all(isinstance(value, (int, float)) and value > 0 for value in seen):
-            sizes[index] = (max(seen[0], seen[1]), min(seen[0], seen[1]), seen[2])
-    return sizes
-
+        value = cuboid.attributes.get(attribute)
+        if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(item, (int, float)) and item > 0 for item in value):
+            seen[index] = (max(value[0], value[1]), min(value[0], value[1]), value[2])
+    known = np.isfinite(seen[:, 0])
+    if boxes is not None and ego_positions is not None and len(boxes):
+        sight = boxes[:, :2] - ego_positions[:, :2]
+        end_on = np.abs(np.cos(boxes[:, 6] - np.arctan2(sight[:, 1], sight[:, 0]))) > math.sqrt(0.5)
+        across = known & end_on & (seen[:, 0] <= boxes[:, 4] + _FITS)
+        seen[across, 0], seen[across, 1] = seen[across, 1], seen[across, 0].copy()
+    return np.where(known[:, None], seen, sizes)

@@ -492,3 +492,20 @@ def test_a_car_followed_in_the_next_lane_keeps_its_length():
     assert _track_ids(result) == {"1"}
     length = result.frames[25].cuboids[0].size[0]
     assert length > 4.0  # the class's typical length, not its shortest
+
+
+def test_a_car_followed_from_behind_gets_the_width_its_back_shows():
+    rng = np.random.default_rng(20)
+    count = 50
+    size = np.array([4.2, 1.75, 1.5])
+    path = _mover(count, (25.0, 0.0), (10.0, 0.0), size)
+    world_from_ego = np.tile(np.eye(4), (count, 1, 1))
+    world_from_ego[:, 0, 3] = path[:, 0] - 25.0  # the ego follows in the same lane
+    # The proposal stage grows each box to a car's typical size; its points showed the back:
+    # the back's width as the longer extent, a little of the roof as the shorter.
+    boxes = _noisy(path, rng, centre=0.05)
+    boxes[:, 3:6] = [4.5, 1.9, 1.5]
+    per_frame = [[(box, "car", 200, [1.75, 0.5, 1.5])] for box in boxes]
+    result = track(_cuboids(per_frame), TrackingConfig(), poses=PoseSeries(_stamps(count), world_from_ego))
+    assert _track_ids(result) == {"1"}
+    assert abs(result.frames[25].cuboids[0].size[1] - 1.75) < 0.1
