@@ -41,10 +41,18 @@ logger = logging.getLogger(__name__)
 PANEL_WIDTH = 500  # camera images 480 px wide, plus margins
 BAR_HEIGHT = 64
 PLAY_PERIOD_S = 0.1  # 10 Hz, the usual LiDAR rate
-# After a change, the window is drawn again this long after it (seconds): Filament skips
-# drawing a frame while the renderer is still busy with an earlier one, and Open3D does not
-# try again, so the change could stay off the screen (see ViewerApp.tick).
-SETTLE_S = (0.15, 0.6)
+# Filament skips drawing a frame while the renderer is still busy with an earlier one, and
+# Open3D does not try again, so a change could stay off the screen: the window is drawn
+# again SETTLE_S after a change that came within RECENT_S of the previous one (when the
+# renderer may still have been busy), and SAFETY_SETTLE_S after every change (for redraws
+# the viewer does not see, such as the mouse over the panels). See ViewerApp.tick.
+SETTLE_S = 0.15
+RECENT_S = 0.25
+SAFETY_SETTLE_S = 1.0
+# While the slider is dragged faster than sweeps are read, a read of a sweep the slider
+# has passed is dropped for the newest one, unless the 3D view has not moved for this long
+# (then it finishes and is shown, so the view keeps following the drag).
+PROGRESS_S = 0.25
 EGO_SIZE = (4.6, 1.9, 1.6)
 POINT_HEADROOM = 1.1  # point buffers hold this many times the first sweep's points (sweeps vary a little)
 # What the mouse does with Ctrl held: select, and with Shift too: create.
@@ -132,10 +140,16 @@ class ViewerApp:
         # over returns: everything given to it stays referenced here until replaced.
         self._handed_over: dict[str, object] = {}
         self._settle_at: list[float] = []
+        self._last_refresh = -math.inf
+        self._drawn = True  # whether the window has drawn since the last refresh
+        self._wanted: int | None = None  # the sweep the slider asked for, shown once read
+        self._passed: list[int] = []  # sweeps the slider asked for before it, since the last shown
+        controller.defer_read_ahead = True  # reads ahead start once the window has drawn the sweep
         self._build()
         self.refresh(Change.FRAME | Change.LABELS | Change.SELECTION | Change.VIEW)
         self._reset_camera()
         self.scene.force_redraw()
+        self.controller.read_ahead()  # the first sweep's neighbours and the first queue item, once it is drawn
 
     # ------------------------------------------------------------------ widgets
 
@@ -206,6 +220,7 @@ class ViewerApp:
         self.window.add_child(self.bar)
 
     def _layout(self, context: gui.LayoutContext) -> None:
+        self._drawn = True  # every refresh asks for a layout: this is the draw that shows it
         frame = self.window.content_rect
         panel_width = min(PANEL_WIDTH, frame.width // 2)
         self.scene.frame = gui.Rect(frame.x, frame.y, frame.width - panel_width, frame.height - BAR_HEIGHT)
@@ -217,6 +232,9 @@ class ViewerApp:
     def perform(self, name: str) -> Change:
         """Run a controller action by name and redraw what it changed (keys, buttons, tests)."""
         change = self.controller.perform(name)
+        if Change.FRAME in change:
+            self._wanted = None  # the keys moved on from where the slider was
+            self._passed.clear()
         self.refresh(change | Change.VIEW)
         return change
 
@@ -228,9 +246,56 @@ class ViewerApp:
         return self.perform(action)
 
     def go_to_frame(self, index: int) -> Change:
+        self._wanted = None
+        self._passed.clear()
         change = self.controller.go_to_frame(index)
         self.refresh(change | Change.VIEW)
         return change
+
+    def request_frame(self, index: int) -> None:
+        """Go to sweep `index` as soon as it is read, without waiting for the read: what
+        the slider does. The read runs in the background (the window keeps drawing and
+        taking events meanwhile); a later request replaces this one, so dragging the slider
+        reads and shows where the slider is, not every sweep it passed on the way."""
+        index = int(np.clip(index, 0, len(self.controller.frames) - 1))
+        previous = self._wanted if self._wanted is not None else self.controller.frame_index
+        if index == self.controller.frame_index:
+            self._wanted = None
+            self._passed.clear()
+            return
+        if self._wanted is not None:
+            self._passed.append(self._wanted)
+        self._wanted = index
+        frames = self.controller.frames
+        if not frames.reading_ahead or frames.ready(index):
+            self._show_wanted()
+            return
+        onward = 1 if index >= previous else -1
+        plan = [index, index + onward]
+        current, reading = self.controller.frame_index, frames.reading
+        if reading is not None and min(current, index) < reading < max(current, index) and time.monotonic() - self._last_refresh > PROGRESS_S:
+            plan.append(reading)
+        self.controller.read_ahead_at(plan)
+
+    def _show_wanted(self) -> None:
+        """Show the requested sweep once its read is done (called every turn of the loop);
+        until then, the sweep nearest it among those the slider passed that are read, so
+        the 3D view follows a drag the reads cannot keep up with."""
+        if self._wanted is None:
+            return
+        frames = self.controller.frames
+        if frames.reading_ahead and not frames.ready(self._wanted):
+            if not frames.planned(self._wanted):  # the plan changed under it: read it again
+                self.controller.read_ahead_at([self._wanted])
+            current, wanted = self.controller.frame_index, self._wanted
+            passed = [index for index in self._passed if min(current, wanted) < index < max(current, wanted) and frames.ready(index)]
+            if passed:
+                self.refresh(self.controller.go_to_frame(min(passed, key=lambda index: abs(wanted - index))) | Change.VIEW)
+            return
+        index, self._wanted = self._wanted, None
+        self._passed.clear()
+        change = self.controller.go_to_frame(index)
+        self.refresh(change | Change.VIEW)
 
     def _on_key(self, event: gui.KeyEvent) -> bool:
         code = int(event.key)
@@ -288,15 +353,14 @@ class ViewerApp:
         return near + along * direction if along > 0 else None
 
     def _on_slider(self, value: float) -> None:
-        if int(value) != self.controller.frame_index:
-            self.go_to_frame(int(value))
+        self.request_frame(int(value))
 
     def _on_queue_clicked(self, text: str, double_click: bool) -> None:
         track_id = text.split()[1] if text.startswith("track ") else None
         item = next((item for item in self.controller.queue() if item.track_id == track_id), None)
         if item is None:
             return
-        change = self.controller.go_to_frame(self.controller.sweep_at(item.timestamp_us))
+        change = self.controller.go_to_frame(self.controller.sweep_at(item.timestamp_us), read_ahead=False)
         change |= self._guarded(lambda: self.controller.select(item.track_id))
         self.controller.read_ahead()  # from the clicked item: the one after it is next
         self.refresh(change | Change.VIEW | Change.FOCUS)
@@ -313,42 +377,44 @@ class ViewerApp:
     def refresh(self, change: Change) -> None:
         """Redraw what `change` says changed."""
         frame = self.controller.frame
+        pictures = self.controller.pictures() if change & (Change.FRAME | Change.LABELS | Change.SELECTION) else None
         if Change.FRAME in change:
             self._follow_ego(frame)
-            self._draw_points(frame)
+            self._draw_points(frame, pictures)
             self._draw_radar(frame)
             self._draw_ego(frame)
         if change & (Change.FRAME | Change.LABELS | Change.SELECTION):
             self._draw_cuboids()
-            self._draw_cameras(frame)
+            self._draw_cameras(pictures)
             strip = drawing.timeline(
                 self.controller.session.labels, self.controller.selected_track, self.controller.frames.timestamps_us, self.controller.frame_index, width=PANEL_WIDTH - 24
             )
             self.timeline_widget.update_image(self._keep("timeline", o3d.geometry.Image(np.ascontiguousarray(strip))))
             self.selection_label.text = self.controller.selection_text()
         if Change.LABELS in change and Change.FRAME not in change and self.controller.color_mode == "in_box":
-            self._draw_points(frame)  # the in-box colours follow the edited boxes
+            self._draw_points(frame, pictures)  # the in-box colours follow the edited boxes
         if change & (Change.LABELS | Change.VIEW):
             self._fill_queue()
         if Change.FOCUS in change:
             self._focus_on_selection()
         self.help_section.visible = self.controller.help_visible
-        self.slider.int_value = self.controller.frame_index
+        self.slider.int_value = self.controller.frame_index if self._wanted is None else self._wanted
         self.status_label.text = self.controller.status()
         if change & (Change.FRAME | Change.LABELS | Change.SELECTION | Change.FOCUS):
             self.scene.force_redraw()
         self.window.set_needs_layout()
         self.window.post_redraw()
+        self._drawn = False
         now = time.monotonic()
-        self._settle_at = [now + delay for delay in SETTLE_S]
+        self._settle_at = ([now + SETTLE_S] if now - self._last_refresh < RECENT_S else []) + [now + SAFETY_SETTLE_S]
+        self._last_refresh = now
 
-    def _draw_points(self, frame) -> None:  # type: ignore[no-untyped-def]
+    def _draw_points(self, frame, pictures) -> None:  # type: ignore[no-untyped-def]
         scene = self.scene.scene
-        if frame is None:
+        if frame is None or pictures is None:
             positions, colors = np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32)
         else:
-            positions = frame.points_world
-            colors = drawing.point_colors(frame, self.controller.color_mode, self.controller.cuboids())
+            positions, colors = frame.points_world, pictures.point_colors
         if self._points is None or len(positions) > self._points.capacity:
             # room for more, so most sweeps update the buffers in place instead of re-adding
             if self._points is not None:
@@ -415,17 +481,13 @@ class ViewerApp:
         vertices = np.vstack([corners, box[:3], box[:3] + [math.cos(yaw) * EGO_SIZE[0] / 2, math.sin(yaw) * EGO_SIZE[0] / 2, 0]])
         scene.add_geometry("ego", _lineset(vertices, drawing.EDGES, (0.35, 0.35, 0.4)), _material("unlitLine", line_width=1.0))
 
-    def _draw_cameras(self, frame) -> None:  # type: ignore[no-untyped-def]
-        if frame is None:
+    def _draw_cameras(self, pictures) -> None:  # type: ignore[no-untyped-def]
+        if pictures is None:
             return
-        cuboids = self.controller.cuboids()
-        shown = {camera.name: camera for camera in frame.cameras}
         for name, widget in self.camera_widgets.items():
-            camera = shown.get(name)
-            if camera is None:
-                continue
-            image = drawing.camera_overlay(camera, frame, cuboids, selected_track=self.controller.selected_track, points=self.controller.camera_points)
-            widget.update_image(self._keep(f"camera {name}", o3d.geometry.Image(np.ascontiguousarray(image))))
+            image = pictures.cameras.get(name)
+            if image is not None:
+                widget.update_image(self._keep(f"camera {name}", o3d.geometry.Image(np.ascontiguousarray(image))))
 
     def _fill_queue(self) -> None:
         items = []
@@ -477,16 +539,20 @@ class ViewerApp:
     def tick(self) -> bool:
         """One turn of the event loop, plus playback; False once the window is closed.
 
-        A change is drawn again a little later (SETTLE_S): Filament skips drawing a frame
-        while the renderer is still busy with an earlier one (with a software renderer, a
-        sweep switched to right after another one), and nothing would draw the change
-        until the next event. The 3D view is only rendered again if that skipped it.
+        A change is drawn again a little later (SETTLE_S, SAFETY_SETTLE_S): Filament skips
+        drawing a frame while the renderer is still busy with an earlier one (with a software
+        renderer, a sweep switched to right after another one), and nothing would draw the
+        change until the next event. The 3D view is only rendered again if that skipped it.
+        The reads ahead start once the new sweep is drawn, so they do not slow the switch.
         """
         if self.controller.playing and time.monotonic() - self._last_play >= PLAY_PERIOD_S:
             self._last_play = time.monotonic()
             self.refresh(self.controller.advance_playback() | Change.VIEW)
         running = self.application.run_one_tick() and self.open
+        self._show_wanted()
         now = time.monotonic()
+        if self._wanted is None and (self._drawn or now - self._last_refresh > SETTLE_S):
+            self.controller.read_ahead_if_due()
         if self._settle_at and now >= self._settle_at[0]:
             while self._settle_at and now >= self._settle_at[0]:
                 self._settle_at.pop(0)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Flag, auto
@@ -54,8 +56,9 @@ from avlabel.review import (
     review_queue,
 )
 from avlabel.structs import CLASSES, Cuboid, LabelFrame, Labels
+from avlabel.viewer import drawing
 from avlabel.viewer.drawing import COLOR_MODES
-from avlabel.viewer.frames import FrameView, LogFrames
+from avlabel.viewer.frames import CameraView, FrameView, LogFrames
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ STEP_M = 0.1  # move / resize step; shift multiplies by BIG_STEP
 TURN_RAD = math.radians(1.0)
 BIG_STEP = 5.0
 FRAME_MATCH_US = 1_000  # a labels frame belongs to the sweep within this of its time
+MAX_STEP = 10  # a move of at most this many sweeps is a step (read ahead as the next move)
 
 
 class Change(Flag):
@@ -74,6 +78,35 @@ class Change(Flag):
     SELECTION = auto()
     VIEW = auto()  # colours, help, play state
     FOCUS = auto()  # bring the selected cuboid into the middle of the 3D view
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SweepPictures:
+    """What the window draws of one sweep besides its points, for one state of the labels,
+    the selection and the view modes: point_colors (N, 3) float32 RGB in [0, 1] (the
+    sweep's points in order) and each camera's panel image (h, w, 3) uint8 RGB with the
+    LiDAR points and the cuboids drawn in (drawing.camera_overlay)."""
+
+    point_colors: np.ndarray
+    cameras: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _PictureState:
+    """Everything a sweep's pictures depend on besides the sweep, captured on the main
+    thread so the read-ahead thread can draw them (labels are immutable)."""
+
+    labels: Labels
+    label_index: dict[int, int]
+    selected_track: str | None
+    color_mode: str
+    camera_points: bool
+
+    def key(self, sweep: int) -> tuple:
+        return (sweep, id(self.labels.frames), self.selected_track, self.color_mode, self.camera_points)
+
+
+PICTURE_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +148,15 @@ class ViewerController:
         self._queue_cache: tuple[tuple, list[QueueItem]] | None = None
         self._progress_cache: tuple[tuple, ReviewProgress] | None = None
         self._label_index_cache: tuple[tuple, dict[int, int]] | None = None
+        # sweep pictures by _PictureState.key, with the labels' frames they were drawn for;
+        # filled by the read-ahead thread too
+        self._pictures: OrderedDict[tuple, tuple[tuple, SweepPictures]] = OrderedDict()
+        self._pictures_lock = threading.Lock()
+        # A window sets this: the reads ahead then start once it has drawn the new sweep
+        # (read_ahead_if_due), not while it still prepares it.
+        self.defer_read_ahead = False
+        self._read_ahead_due = False
+        self._heading = 0  # the last step between sweeps (+1, -10, ...), 0 after a jump
 
     # ------------------------------------------------------------------ opening
 
@@ -167,15 +209,7 @@ class ViewerController:
 
     def label_frame(self) -> LabelFrame | None:
         """The labels frame of the current sweep (None when the labels have none there)."""
-        index = self._label_index().get(self.timestamp_us)
-        if index is None:
-            stamps = self.session.labels.timestamps_us
-            if len(stamps):
-                nearest = int(np.argmin(np.abs(stamps - self.timestamp_us)))
-                if abs(int(stamps[nearest]) - self.timestamp_us) <= FRAME_MATCH_US:
-                    return self.session.labels.frames[nearest]
-            return None
-        return self.session.labels.frames[index]
+        return _label_frame_at(self.session.labels, self._label_index(), self.timestamp_us)
 
     def cuboids(self) -> tuple[Cuboid, ...]:
         frame = self.label_frame()
@@ -183,6 +217,15 @@ class ViewerController:
 
     def selected_cuboid(self) -> Cuboid | None:
         return next((cuboid for cuboid in self.cuboids() if cuboid.track_id == self.selected_track), None)
+
+    def pictures(self) -> SweepPictures | None:
+        """Point colours and camera panel images of the current sweep as the labels, the
+        selection and the modes are now (None outside the ego poses); drawn ahead by the
+        read-ahead thread when it guessed this sweep and state, else drawn now."""
+        frame = self.frame
+        if frame is None:
+            return None
+        return self._pictures_for(frame, self._picture_state(self.selected_track))
 
     def queue(self) -> list[QueueItem]:
         labels = self.session.labels
@@ -244,32 +287,69 @@ class ViewerController:
 
     # ------------------------------------------------------------------ navigation
 
-    def go_to_frame(self, index: int) -> Change:
+    def go_to_frame(self, index: int, *, read_ahead: bool = True) -> Change:
         index = int(np.clip(index, 0, len(self.frames) - 1))
         if index == self.frame_index:
             return Change.NONE
+        step = index - self.frame_index
+        self._heading = step if abs(step) <= MAX_STEP else 0
         self.frame_index = index
-        self.read_ahead()
+        if read_ahead:
+            self.read_ahead()
         return Change.FRAME | Change.SELECTION
 
-    def read_ahead(self) -> None:
+    def read_ahead(self, *, now: bool = False) -> None:
         """Have the background thread read the sweeps the annotator is likely to go to
-        next, most likely first: the next review-queue item's sweep (Q), the next sweep
-        and the previous one (stepping, or the slider's neighbours)."""
+        next, most likely first, and draw their pictures as they would be shown: after a
+        step, the same step again; the next review-queue item's sweep (Q, with that item's
+        track selected); the next sweep and the previous one. With defer_read_ahead set
+        (and not `now`) this only notes that it is due."""
+        if self.defer_read_ahead and not now:
+            self._read_ahead_due = True
+            return
+        self._read_ahead_due = False
         index = self.frame_index
         if self.frames.reading_ahead:
             try:
                 self.frames.frame(index)  # this sweep first, so the reads ahead do not compete with it
             except ValueError:
                 return  # an unreadable sweep: reported when the window draws it, as without read-ahead
-        wanted = []
+        plan: list[tuple[int, str | None]] = []
+        if self._heading:
+            plan.append((index + self._heading, self.selected_track))
         queue = self.queue()
         if queue:
             tracks = [item.track_id for item in queue]
             position = (tracks.index(self.selected_track) + 1) % len(queue) if self.selected_track in tracks else 0
-            wanted.append(self.sweep_at(queue[position].timestamp_us))
-        wanted += [index + 1, index - 1]
-        self.frames.read_ahead([sweep for sweep in wanted if sweep != index])
+            plan.append((self.sweep_at(queue[position].timestamp_us), queue[position].track_id))
+        plan += [(index + 1, self.selected_track), (index - 1, self.selected_track)]
+        self._read_ahead([(sweep, track) for sweep, track in plan if sweep != index])
+
+    def read_ahead_if_due(self) -> None:
+        """Start the reads ahead a deferred read_ahead asked for (the window calls this
+        once it has drawn the sweep)."""
+        if self._read_ahead_due:
+            self.read_ahead(now=True)
+
+    def read_ahead_at(self, sweeps: list[int]) -> None:
+        """Read these sweeps in the background instead (most likely first), with their
+        pictures for the current selection: the window asks for the sweep the slider was
+        dragged to, and the ones beyond it, before it can show them."""
+        self._read_ahead([(sweep, self.selected_track) for sweep in sweeps])
+
+    def _read_ahead(self, plan: list[tuple[int, str | None]]) -> None:
+        if not self.frames.reading_ahead:
+            return
+        states: dict[int, _PictureState] = {}
+        for sweep, track in plan:
+            states.setdefault(sweep, self._picture_state(track))
+
+        def prepare(view: FrameView) -> None:
+            state = states.get(view.index)
+            if state is not None:
+                self._pictures_for(view, state, parallel=False)  # this thread already runs beside the window
+
+        self.frames.read_ahead(list(states), prepare=prepare)
 
     def step_frames(self, count: int) -> Change:
         return self.go_to_frame(self.frame_index + count)
@@ -298,7 +378,8 @@ class ViewerController:
         tracks = [item.track_id for item in queue]
         position = (tracks.index(self.selected_track) + 1) % len(queue) if self.selected_track in tracks else 0
         item = queue[position]
-        change = self.go_to_frame(self.sweep_at(item.timestamp_us))
+        change = self.go_to_frame(self.sweep_at(item.timestamp_us), read_ahead=False)
+        self._heading = 0  # a jump: the queue, not a step, is what comes next
         self.select(item.track_id)
         self.read_ahead()  # now from the selected item: the one after it is next
         reasons = ", ".join(issue.detail for issue in item.issues) or "no issue found: check and accept"
@@ -506,6 +587,36 @@ class ViewerController:
             self._label_index_cache = (labels.frames, {frame.timestamp_us: index for index, frame in enumerate(labels.frames)})
         return self._label_index_cache[1]
 
+    def _picture_state(self, selected_track: str | None) -> _PictureState:
+        return _PictureState(self.session.labels, self._label_index(), selected_track, self.color_mode, self.camera_points)
+
+    def _pictures_for(self, view: FrameView, state: _PictureState, *, parallel: bool = True) -> SweepPictures:
+        """The pictures of a read sweep in a state, from the cache or drawn now (any
+        thread; `parallel`: the cameras side by side on the frames' camera threads)."""
+        key = state.key(view.index)
+        with self._pictures_lock:
+            found = self._pictures.get(key)
+            if found is not None and found[0] is state.labels.frames:
+                self._pictures.move_to_end(key)
+                return found[1]
+        label_frame = _label_frame_at(state.labels, state.label_index, view.timestamp_us)
+        cuboids = label_frame.cuboids if label_frame is not None else ()
+
+        def overlay(camera: CameraView) -> np.ndarray:
+            return drawing.camera_overlay(camera, view, cuboids, selected_track=state.selected_track, points=state.camera_points)
+
+        overlays = self.frames.map_cameras(overlay, view.cameras) if parallel else [overlay(camera) for camera in view.cameras]
+        pictures = SweepPictures(
+            point_colors=drawing.point_colors(view, state.color_mode, cuboids),
+            cameras={camera.name: image for camera, image in zip(view.cameras, overlays)},
+        )
+        with self._pictures_lock:
+            self._pictures[key] = (state.labels.frames, pictures)
+            self._pictures.move_to_end(key)
+            while len(self._pictures) > PICTURE_CACHE_SIZE:
+                self._pictures.popitem(last=False)
+        return pictures
+
     def _label_timestamp(self) -> int | None:
         frame = self.label_frame()
         return frame.timestamp_us if frame is not None else None
@@ -517,6 +628,20 @@ class ViewerController:
     def _restore_selection(self, timestamp_us: int, track_id: str | None) -> None:
         self.frame_index = self.sweep_at(timestamp_us)
         self.selected_track = track_id
+
+
+def _label_frame_at(labels: Labels, label_index: dict[int, int], timestamp_us: int) -> LabelFrame | None:
+    """The labels frame at a sweep's time (label_index: frame index by time), else the
+    nearest within FRAME_MATCH_US, else None."""
+    index = label_index.get(timestamp_us)
+    if index is not None:
+        return labels.frames[index]
+    stamps = labels.timestamps_us
+    if len(stamps):
+        nearest = int(np.argmin(np.abs(stamps - timestamp_us)))
+        if abs(int(stamps[nearest]) - timestamp_us) <= FRAME_MATCH_US:
+            return labels.frames[nearest]
+    return None
 
 
 def sweep_index(frames: LogFrames, timestamp_us: int) -> int:

@@ -5,7 +5,9 @@ de-skewed points, the ego pose, the nearest image of each camera, the radar scan
 them in the world frame (where labels live) and keeps the last few in a cache. A
 background thread reads ahead, while the annotator looks at this sweep, the sweeps they are
 likely to go to next (the controller names them: the next review-queue item's sweep and the
-neighbours; see `LogFrames.read_ahead`).
+neighbours; see `LogFrames.read_ahead`), and can prepare more of each (the controller's
+pictures) right after reading it. The cameras of a sweep are prepared side by side on a
+small pool of threads (image decoding and projection release the GIL).
 
 Everything here is world frame (ENU, z up) unless named otherwise; images are RGB uint8.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -29,6 +33,9 @@ from avlabel.sync.settings import SyncConfig
 from avlabel.viewer.drawing import camera_points_image
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CAMERA_THREADS = 2  # the cameras of a sweep are decoded and projected this many at a time
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -104,7 +111,11 @@ class LogFrames:
         self._cache_size = max(cache_size, 2)
         self._lock = threading.Lock()  # guards the cache (the read-ahead thread fills it); h5py has its own lock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avlabel-prefetch") if prefetch else None
+        self._camera_pool = ThreadPoolExecutor(max_workers=CAMERA_THREADS, thread_name_prefix="avlabel-camera") if len(self.cameras) > 1 else None
         self._pending: dict[int, Future] = {}
+        self._prepare: Callable[[FrameView], None] | None = None
+        self._plan: frozenset[int] = frozenset()  # what the last read_ahead asked for
+        self._reading: int | None = None  # the sweep the background thread is reading
 
     def __len__(self) -> int:
         return len(self.sync)
@@ -136,42 +147,86 @@ class LogFrames:
             self._remember(index, view)
         return view
 
+    def ready(self, index: int) -> bool:
+        """Whether showing sweep `index` now would not wait for a read: it is cached, or its
+        read ahead failed (showing it reports the error)."""
+        with self._lock:
+            if index in self._cache:
+                return True
+        pending = self._pending.get(index)
+        return pending is not None and pending.done() and not pending.cancelled() and pending.exception() is not None
+
+    def planned(self, index: int) -> bool:
+        """Whether a read of sweep `index` is planned or running in the background."""
+        pending = self._pending.get(index)
+        return pending is not None and not pending.done()
+
+    @property
+    def reading(self) -> int | None:
+        """The sweep the background thread is reading right now, if any."""
+        return self._reading
+
     def prefetch(self, index: int) -> None:
-        """Start reading sweep `index` in the background (no-op when cached or out of range)."""
+        """Start reading sweep `index` in the background (no-op when out of range; when
+        cached, only the preparation given to `read_ahead` runs)."""
         if self._executor is None or not 0 <= index < len(self):
             return
         if index in self._pending and not self._pending[index].done():
             return
-        with self._lock:
-            if index in self._cache:
-                return
-        self._pending[index] = self._executor.submit(self._prefetch, index)
+        self._pending[index] = self._executor.submit(self._prefetch, index, self._prepare)
 
-    def read_ahead(self, indices: list[int]) -> None:
+    def read_ahead(self, indices: list[int], prepare: Callable[[FrameView], None] | None = None) -> None:
         """Read these sweeps in the background, most likely first, instead of whatever was
-        planned before: reads not started yet are dropped and re-planned in this order, so
-        dragging the slider does not pile up reads of sweeps already passed."""
+        planned before: reads not started yet are dropped and re-planned in this order, and a
+        read under way of a sweep no longer asked for stops once the sweep itself is read
+        (before its cameras), so dragging the slider does not pile up reads of sweeps
+        already passed. `prepare` runs on each of them once read (also when it was
+        cached already), in the same thread: what the window will want of the sweep besides
+        the sweep itself."""
         if self._executor is None:
             return
         wanted = [index for index in dict.fromkeys(indices) if 0 <= index < len(self)][: self._cache_size - 2]
         for index, future in list(self._pending.items()):
             if future.done() or future.cancel():  # re-planned below, in the new order
                 del self._pending[index]
+        self._prepare = prepare
+        self._plan = frozenset(wanted)
         for index in wanted:
             self.prefetch(index)
+
+    def map_cameras(self, function: Callable[[CameraView], T], cameras: tuple[CameraView, ...] | list[CameraView]) -> list[T]:
+        """`function` over cameras, side by side on the camera threads (when there are)."""
+        if self._camera_pool is None or len(cameras) < 2:
+            return [function(camera) for camera in cameras]
+        return list(self._camera_pool.map(function, cameras))
 
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._camera_pool is not None:
+            self._camera_pool.shutdown(wait=True, cancel_futures=True)
 
-    def _prefetch(self, index: int) -> None:
+    def _prefetch(self, index: int, prepare: Callable[[FrameView], None] | None) -> None:
         with self._lock:
-            if index in self._cache:
+            view = self._cache.get(index)
+            cached = index in self._cache
+        if not cached:
+            self._reading = index
+            try:
+                view = self._load(index, keep_going=lambda: index in self._plan)
+            except _Dropped:
                 return
-        view = self._load(index)
-        with self._lock:
-            if index not in self._cache:
-                self._remember(index, view)
+            finally:
+                self._reading = None
+        if prepare is not None and view is not None:
+            try:
+                prepare(view)  # before the sweep counts as ready: the window then finds both
+            except Exception:  # the window prepares it again when it shows the sweep, and reports there
+                logger.debug("preparing sweep %d ahead failed", index, exc_info=True)
+        if not cached:
+            with self._lock:
+                if index not in self._cache:
+                    self._remember(index, view)
 
     def _remember(self, index: int, view: FrameView | None) -> None:
         self._cache[index] = view
@@ -179,8 +234,12 @@ class LogFrames:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def _load(self, index: int) -> FrameView | None:
+    def _load(self, index: int, keep_going: Callable[[], bool] | None = None) -> FrameView | None:
+        """Read and prepare sweep `index`; `keep_going` is asked between the steps (a read
+        ahead stops when it returns False: raises _Dropped)."""
         synced = self.sync.frame(index)
+        if keep_going is not None and not keep_going():
+            raise _Dropped(index)
         if synced is None:
             return None
         world_from_ego = synced.world_from_ego
@@ -188,7 +247,11 @@ class LogFrames:
         rotation = world_from_ego[:3, :3].astype(np.float32)
         points_world = points_ego @ rotation.T + world_from_ego[:3, 3].astype(np.float32)
         radar_world, radar_velocity = _radar(synced)
-        cameras = tuple(self._camera(synced, name, points_ego) for name in self.cameras if name in synced.cameras)
+        names = [name for name in self.cameras if name in synced.cameras]
+        if self._camera_pool is not None:
+            cameras = tuple(self._camera_pool.map(lambda name: self._camera(synced, name, points_ego), names))
+        else:
+            cameras = tuple(self._camera(synced, name, points_ego) for name in names)
         return FrameView(
             index=synced.index,
             timestamp_us=synced.timestamp_us,
@@ -227,6 +290,10 @@ class LogFrames:
             offset_us=match.offset_us,
         )
         return replace(view, points_image=camera_points_image(view, points_ego, synced.world_from_ego))
+
+
+class _Dropped(Exception):
+    """A read ahead stopped because the sweep is no longer asked for."""
 
 
 def _radar(synced: SyncedFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -1,12 +1,15 @@
-"""Switches sweeps back to back in the viewer window, for tests/viewer/test_viewer_gui.py.
+"""Switches sweeps quickly in the viewer window, for tests/viewer/test_viewer_gui.py.
 
-    python switch_driver.py LOG.h5 OUT_DIR [SWITCHES]
+    python switch_driver.py LOG.h5 OUT_DIR switch [SWITCHES]
+    python switch_driver.py LOG.h5 OUT_DIR drag
 
-Runs in its own process on the DISPLAY it is given: opens the viewer, goes from sweep to
-sweep with one turn of the event loop in between (faster than the software renderer draws,
-as when dragging the slider or holding a key down), then lets the window settle and
+Runs in its own process on the DISPLAY it is given and opens the viewer on the log.
+switch: goes from sweep to sweep with one turn of the event loop in between (faster than
+the software renderer draws, as when holding a key down), then lets the window settle and
 writes OUT_DIR/record.json: the sweep it ended on and how many pixels of the 3D view change
 when the window is made to draw again (none if the screen already showed that sweep).
+drag: moves the slider from the first sweep to the last, a sweep every 20 ms, while reading
+a sweep takes 150 ms (slowed down on purpose), and records which sweeps were read and shown.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from avlabel.viewer.controller import ViewerController
 from avlabel.viewer.display import capture_screen
 
 
-def main(log_path: Path, out: Path, switches: int) -> int:
-    controller = ViewerController.open(log_path, None, "switch-test", prefetch=False)
+def main(log_path: Path, out: Path, mode: str, switches: int) -> int:
+    controller = ViewerController.open(log_path, None, "switch-test", prefetch=mode == "drag")
     application = gui.Application.instance
     application.initialize()
     viewer = ViewerApp(controller)
@@ -36,6 +39,8 @@ def main(log_path: Path, out: Path, switches: int) -> int:
             viewer.tick()
 
     settle(1.0)
+    if mode == "drag":
+        return drag(viewer, controller, out, settle)
     count = len(controller.frames)
     for step in range(switches):
         viewer.go_to_frame((step + 1) % count)
@@ -59,5 +64,41 @@ def main(log_path: Path, out: Path, switches: int) -> int:
     return 0
 
 
+def drag(viewer: ViewerApp, controller: ViewerController, out: Path, settle) -> int:  # type: ignore[no-untyped-def]
+    frames = controller.frames
+    for future in list(frames._pending.values()):  # nothing read ahead: every sweep is read on the way
+        future.cancel() or future.result()
+    with frames._lock:
+        frames._cache.clear()
+    read_sync, load, read, shown = frames.sync.frame, frames._load, [], []
+
+    def slow_read(index: int):  # type: ignore[no-untyped-def]
+        time.sleep(0.15)
+        return read_sync(index)
+
+    def counted_load(index: int, keep_going=None):  # type: ignore[no-untyped-def]
+        view = load(index, keep_going)
+        read.append(index)
+        return view
+
+    refresh = viewer.refresh
+
+    def recorded_refresh(change) -> None:  # type: ignore[no-untyped-def]
+        shown.append(controller.frame_index)
+        refresh(change)
+
+    frames.sync.frame, frames._load, viewer.refresh = slow_read, counted_load, recorded_refresh
+    last = len(frames) - 1
+    for sweep in range(1, last + 1):
+        viewer._on_slider(float(sweep))  # as the slider calls it
+        settle(0.02)
+    settle(2.0)
+    record = {"last": last, "frame_index": controller.frame_index, "read": read, "shown": shown}
+    viewer.close()
+    controller.close()
+    (out / "record.json").write_text(json.dumps(record, indent=1))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 40))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 40))

@@ -244,3 +244,66 @@ def test_read_ahead_fetches_the_next_queue_item_and_the_neighbours(tiny_log: Pat
                 np.testing.assert_array_equal(controller.frames.frame(index).points_world, direct.frame(index).points_world)
     finally:
         controller.close()
+
+
+def test_pictures_read_ahead_are_the_ones_drawn_directly(tiny_log: Path) -> None:
+    """After a step the next sweep (the same step again) is read and its pictures drawn in
+    the background, for the selection and modes of the moment; going there shows exactly
+    those, equal to drawing them now."""
+    controller = ViewerController.open(tiny_log, None, "alice", prefetch=True)
+    try:
+        controller.perform("select_next")
+        controller.perform("next_frame")  # 0 -> 1: sweep 2 is the likeliest next
+        for future in list(controller.frames._pending.values()):
+            future.result()
+        assert 2 in controller.frames._plan and controller.frames.ready(2)
+        controller.perform("next_frame")
+        prepared = controller.pictures()
+        with controller._pictures_lock:
+            assert any(entry[1] is prepared for entry in controller._pictures.values())
+        frame, cuboids = controller.frame, controller.cuboids()
+        np.testing.assert_array_equal(prepared.point_colors, drawing.point_colors(frame, controller.color_mode, cuboids))
+        for camera in frame.cameras:
+            direct = drawing.camera_overlay(camera, frame, cuboids, selected_track=controller.selected_track, points=True)
+            np.testing.assert_array_equal(prepared.cameras[camera.name], direct)
+        controller.perform("camera_points")  # another state: drawn again, without the points
+        assert controller.pictures() is not prepared
+        np.testing.assert_array_equal(
+            controller.pictures().cameras[frame.cameras[0].name],
+            drawing.camera_overlay(frame.cameras[0], frame, cuboids, selected_track=controller.selected_track, points=False),
+        )
+    finally:
+        controller.close()
+
+
+def test_a_read_ahead_no_longer_asked_for_stops_and_caches_nothing(tiny_log: Path) -> None:
+    import threading
+    import time
+
+    from avlabel.io.logstore import DriveLog
+    from avlabel.viewer.frames import LogFrames
+
+    with DriveLog(tiny_log) as log:
+        frames = LogFrames(log, prefetch=True)
+        reading, release = threading.Event(), threading.Event()
+        read = frames.sync.frame
+
+        def held(index: int):  # type: ignore[no-untyped-def]
+            if index == 3:
+                reading.set()
+                release.wait(5.0)
+            return read(index)
+
+        frames.sync.frame = held
+        try:
+            frames.read_ahead([3])
+            assert reading.wait(5.0) and frames.reading == 3
+            frames.read_ahead([1])  # the slider moved on while sweep 3 was being read
+            release.set()
+            deadline = time.monotonic() + 5.0
+            while not frames.ready(1) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert frames.ready(1) and not frames.ready(3) and 3 not in frames._cache and frames.reading is None
+        finally:
+            release.set()
+            frames.close()

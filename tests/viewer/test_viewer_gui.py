@@ -127,7 +127,7 @@ def test_sweeps_switched_back_to_back_are_drawn_and_do_not_crash_the_viewer(tmp_
     log = write_dense_log(tmp_path / "dense.h5")
     environment = dict(os.environ, DISPLAY=display, PYTHONPATH=os.pathsep.join([str(HERE.parent), str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")]))
     completed = subprocess.run(
-        [sys.executable, str(HERE / "switch_driver.py"), str(log), str(tmp_path), "60"],
+        [sys.executable, str(HERE / "switch_driver.py"), str(log), str(tmp_path), "switch", "60"],
         env=environment, capture_output=True, text=True, timeout=240,
     )
     assert completed.returncode == 0, f"exit code {completed.returncode}: {completed.stderr[-3000:]}"
@@ -135,6 +135,25 @@ def test_sweeps_switched_back_to_back_are_drawn_and_do_not_crash_the_viewer(tmp_
     assert record["frame_index"] == 60 % 6
     assert record["drawn_pixels"] > 1000  # the sweep's points are there
     assert record["stale_pixels"] == 0, record  # and they are the last sweep's
+
+
+@pytest.mark.gui
+def test_dragging_the_slider_reads_where_it_is_not_every_sweep_it_passed(tmp_path: Path, display: str) -> None:
+    """Reads slowed to 150 ms, the slider moved a sweep every 20 ms across 11 sweeps: the
+    sweeps passed while a read was under way are dropped (not read at all, or their read
+    stopped), the view follows with what was read, and it ends on the slider's sweep."""
+    log = write_dense_log(tmp_path / "dense.h5", sweeps=12, points=20_000)
+    environment = dict(os.environ, DISPLAY=display, PYTHONPATH=os.pathsep.join([str(HERE.parent), str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")]))
+    completed = subprocess.run(
+        [sys.executable, str(HERE / "switch_driver.py"), str(log), str(tmp_path), "drag"],
+        env=environment, capture_output=True, text=True, timeout=240,
+    )
+    assert completed.returncode == 0, f"exit code {completed.returncode}: {completed.stderr[-3000:]}"
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["frame_index"] == record["last"] == 11
+    passed = record["read"][: record["read"].index(11)]  # read before the slider's sweep (afterwards: its neighbours, ahead)
+    assert len(passed) <= 5, record  # of the 10 sweeps passed
+    assert record["shown"] == sorted(record["shown"]) and record["shown"][-1] == 11, record  # the view only moves on
 
 
 def _read_png(path: Path) -> np.ndarray:
