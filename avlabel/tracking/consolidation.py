@@ -73,7 +73,7 @@ def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig
     size, measurements = track_measurements(rows, detections, table)
     if (size > np.asarray(table.maximum_size)).any():
         return None  # a wall, a building, a fence: nothing of this class is that big
-    if implausibly_small(detections.seen_sizes[rows], detections.num_points[rows], table):
+    if implausibly_small(detections.seen_sizes[rows], detections.num_points[rows], detections.side_visible[rows], table):
         return None  # seen in full, far thinner than anything of this class: a wall, a hedge
     if never_wide_enough(detections.seen_sizes[rows], table):
         return None  # never seen as wide as anything of this class: a cyclist or a pole taken for a car

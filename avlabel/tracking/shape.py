@@ -51,13 +51,15 @@ def consolidated_size(sizes: np.ndarray, num_points: np.ndarray, side_visible: n
     )
 
 
-def implausibly_small(sizes: np.ndarray, num_points: np.ndarray, table: ClassTracking) -> bool:
-    """Do the full views (at least 3 observations of `full_view_points` or more) show the
-    object's smaller ground extent, in the median, at less than a third of its class's
-    minimum width? A wall or a hedge seen square on is a few decimetres thick; no car is.
-    (The smaller extent of each view, whichever axis it lies along: a partly seen box may
-    have its axes mixed up, its thinness is what it is.)"""
-    full = num_points >= table.full_view_points
+def implausibly_small(sizes: np.ndarray, num_points: np.ndarray, side_visible: np.ndarray, table: ClassTracking) -> bool:
+    """Do the full views seen from the side (at least 3 observations of `full_view_points`
+    or more, `side_visible` (K,) bool) show the object's smaller ground extent, in the
+    median, at less than a third of its class's minimum width? A wall or a hedge seen
+    square on is a few decimetres thick; no car seen from its side is. (A car seen from an
+    end is: its back and a little of its roof; such views do not count. The smaller extent
+    of each view, whichever axis it lies along: a partly seen box may have its axes mixed
+    up, its thinness is what it is.)"""
+    full = (num_points >= table.full_view_points) & side_visible
     if full.sum() < 3:
         return False
     return bool(np.median(np.min(sizes[full, :2], axis=1)) < table.minimum_size[1] / 3.0)

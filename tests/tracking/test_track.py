@@ -509,3 +509,19 @@ def test_a_car_followed_from_behind_gets_the_width_its_back_shows():
     result = track(_cuboids(per_frame), TrackingConfig(), poses=PoseSeries(_stamps(count), world_from_ego))
     assert _track_ids(result) == {"1"}
     assert abs(result.frames[25].cuboids[0].size[1] - 1.75) < 0.1
+
+
+def test_a_wall_is_dropped_but_a_car_whose_back_looks_as_thin_is_kept():
+    rng = np.random.default_rng(21)
+    count = 40
+    # A wall beside the road, seen square on from the side: a long, thin stretch of points.
+    wall = np.array([20.0, 8.0, 1.0, 4.5, 1.9, 2.0, 0.0])
+    walls = [[(wall + np.r_[rng.normal(0.0, 0.05, 2), np.zeros(5)], "car", 300, [4.2, 0.25, 2.0])] for _ in range(count)]
+    assert track(_cuboids(walls), TrackingConfig(), poses=_static_poses(count)).num_cuboids() == 0
+    # A car followed from behind shows as little depth: its back and a little of its roof.
+    path = _mover(count, (25.0, 0.0), (10.0, 0.0), CAR)
+    world_from_ego = np.tile(np.eye(4), (count, 1, 1))
+    world_from_ego[:, 0, 3] = path[:, 0] - 25.0
+    cars = [[(box, "car", 300, [1.8, 0.3, 1.5])] for box in _noisy(path, rng, centre=0.05)]
+    result = track(_cuboids(cars), TrackingConfig(), poses=PoseSeries(_stamps(count), world_from_ego))
+    assert _track_ids(result) == {"1"}
