@@ -182,13 +182,18 @@ def split_car_scene(boxes, gaps):
 
 def test_the_pieces_of_one_car_are_joined():
     car = [16.0, 3.0, 0.0, 4.5, 1.85, 1.5, 0.0]  # rear face and left side in sight
-    scene = split_car_scene([car], [(0, (14.0, 15.0))])
-    off = CONFIG.model_copy(update={"clustering": CONFIG.clustering.model_copy(update={"piece_gap": 0.0})})
-    _, apart = proposals_near(scene, car[:2], off)
-    assert len(apart) != 1 or pairwise_bev_iou(proposals_near(scene, car[:2], off)[0].boxes[apart], scene.boxes)[0, 0] < 0.5
+    scene = split_car_scene([car], [(0, (14.0, 14.8))])
+    every = CONFIG.model_copy(update={"min_score": 0.0})  # every cluster is reported
+    apart = every.model_copy(update={"clustering": every.clustering.model_copy(update={"piece_gap": 0.0})})
+
+    def car_clusters(config) -> np.ndarray:
+        clusters = propose_ego(scene.points, config, sensor_origin=np.array([0.0, 0.0, 1.7])).point_cluster[scene.instance == 0]
+        return np.unique(clusters[clusters >= 0])
+
+    assert len(car_clusters(apart)) >= 2  # DBSCAN alone: rear face and side
+    assert len(car_clusters(every)) == 1
     proposals, near = proposals_near(scene, car[:2])
-    assert len(near) == 1
-    assert proposals.labels[near[0]] == "car"
+    assert len(near) == 1 and proposals.labels[near[0]] == "car"
     assert pairwise_bev_iou(proposals.boxes[near], scene.boxes)[0, 0] > 0.6
 
 
