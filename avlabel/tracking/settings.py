@@ -110,6 +110,7 @@ def _default_classes() -> dict[str, ClassTracking]:
             moving_speed=0.5,
             stationary_speed=0.2,
             stationary_extent=0.6,
+            parked_extension_seconds=2.0,
             drop_score=0.55,
             review_score=0.6,
         ),
@@ -129,6 +130,7 @@ def _default_classes() -> dict[str, ClassTracking]:
             full_view_points=50,
             moving_speed=0.8,
             stationary_extent=0.8,
+            parked_extension_seconds=2.0,
         ),
         "other": ClassTracking(
             compatible_labels=("car", "truck", "pedestrian", "cyclist"),
@@ -143,6 +145,7 @@ def _default_classes() -> dict[str, ClassTracking]:
             maximum_size=(20.0, 20.0, 10.0),
             size_prior_points=0.0,
             full_view_points=40,
+            parked_extension_seconds=2.0,
         ),
     }
 

@@ -525,3 +525,13 @@ def test_a_wall_is_dropped_but_a_car_whose_back_looks_as_thin_is_kept():
     cars = [[(box, "car", 300, [1.8, 0.3, 1.5])] for box in _noisy(path, rng, centre=0.05)]
     result = track(_cuboids(cars), TrackingConfig(), poses=PoseSeries(_stamps(count), world_from_ego))
     assert _track_ids(result) == {"1"}
+
+
+def test_a_person_standing_still_is_carried_only_briefly():
+    rng = np.random.default_rng(22)
+    count = 80
+    person = np.array([12.0, 4.0, 0.9, *PEDESTRIAN, 0.0])
+    per_frame = [[(person + np.r_[rng.normal(0.0, 0.03, 2), np.zeros(5)], "pedestrian")] if 30 <= step < 50 else [] for step in range(count)]
+    result = track(_labels(per_frame, score=0.9), TrackingConfig(), poses=_static_poses(count))
+    present = [step for step, frame in enumerate(result) if len(frame)]
+    assert present == list(range(10, 70))  # 2 s either side: people walk off, parked cars do not
