@@ -54,6 +54,7 @@ SAFETY_SETTLE_S = 1.0
 # (then it finishes and is shown, so the view keeps following the drag).
 PROGRESS_S = 0.25
 EGO_SIZE = (4.6, 1.9, 1.6)
+STEP_ACTIONS = {"next_frame": 1, "previous_frame": -1, "forward_10": 10, "back_10": -10}  # sweeps each moves
 POINT_HEADROOM = 1.1  # point buffers hold this many times the first sweep's points (sweeps vary a little)
 # What the mouse does with Ctrl held: select, and with Shift too: create.
 _KEY_NAMES = {int(getattr(gui.KeyName, name)): name for name in dir(gui.KeyName) if name.isupper()}
@@ -238,11 +239,21 @@ class ViewerApp:
         self.refresh(change | Change.VIEW)
         return change
 
-    def press(self, key: str) -> Change:
-        """What a key press does: `key` as in BINDINGS ("W", "shift+W", "ctrl+Z")."""
+    def press(self, key: str, *, repeat: bool = False) -> Change:
+        """What a key press does: `key` as in BINDINGS ("W", "shift+W", "ctrl+Z").
+
+        repeat: the key is held down (the keyboard's auto-repeat). A held step key moves on
+        from where the previous repeat asked to go, as the slider does (request_frame): it
+        does not wait for sweeps to be read, so the repeats do not queue up behind reads
+        and draws, and the view does not run on after the key is let go.
+        """
         action = dict(BINDINGS).get(key)
         if action is None:
             return Change.NONE
+        step = STEP_ACTIONS.get(action)
+        if repeat and step is not None:
+            self.request_frame((self._wanted if self._wanted is not None else self.controller.frame_index) + step)
+            return Change.FRAME
         return self.perform(action)
 
     def go_to_frame(self, index: int) -> Change:
@@ -314,7 +325,7 @@ class ViewerApp:
         key = ("ctrl+" if self._control else "") + ("shift+" if self._shift else "") + name
         if key not in dict(BINDINGS):
             return False
-        self.press(key)
+        self.press(key, repeat=bool(event.is_repeat))
         return True
 
     def _on_mouse(self, event: gui.MouseEvent) -> gui.Widget.EventCallbackResult:

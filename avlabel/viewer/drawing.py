@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from avlabel.geometry.projection import camera_from_ego_at_lidar_time, project_cuboid_corners, project_points, project_segments
+from avlabel.geometry.projection import camera_from_ego_at_lidar_time, project_camera_points, project_cuboid_corners, project_segments
 from avlabel.geometry.transforms import invert_rigid
 from avlabel.structs import Cuboid, Labels, box_corners
 from avlabel.sync.overlay import CLASS_COLORS, UNKNOWN_CLASS_COLOR, box_at, depth_colors
@@ -128,8 +128,8 @@ def camera_points_image(camera: CameraView, points_ego: np.ndarray, world_from_e
     Depends on the sweep only, so the read-ahead thread prepares it."""
     image = camera.image.copy()
     height, width = image.shape[:2]
-    ahead = points_in_view(points_ego, camera, world_from_ego)
-    uv, depth, _ = project_points(points_ego[ahead], camera.calibration, world_from_ego, camera.world_from_ego_camera)
+    points_camera, inside = _camera_frame(points_ego, camera, world_from_ego)
+    uv, depth, _ = project_camera_points(points_camera[inside], camera.calibration)
     if len(uv):
         order = np.argsort(-depth)
         columns = np.clip(np.rint(uv[order, 0] * camera.scale).astype(np.int64), 0, width - 1)
@@ -213,15 +213,23 @@ def points_in_view(points_ego: np.ndarray, camera: CameraView, world_from_ego: n
     """Indices of the points (N, 3), ego frame at the sweep's time, inside the camera's
     pinhole field of view widened by `slack` (the lens model is applied afterwards to
     these only; this just spares it the points behind and beside the camera)."""
-    camera_from_ego = camera_from_ego_at_lidar_time(camera.calibration, world_from_ego, camera.world_from_ego_camera).astype(np.float32)
+    return np.flatnonzero(_camera_frame(points_ego, camera, world_from_ego, slack=slack)[1])
+
+
+def _camera_frame(points_ego: np.ndarray, camera: CameraView, world_from_ego: np.ndarray, *, slack: float = 1.3) -> tuple[np.ndarray, np.ndarray]:
+    """The points (N, 3), ego frame at the sweep's time, in the camera frame at its capture
+    time, (N, 3) float32 (one matrix product), and (N,) bool: inside the camera's pinhole
+    field of view widened by `slack` (see points_in_view)."""
+    camera_from_ego = camera_from_ego_at_lidar_time(camera.calibration, world_from_ego, camera.world_from_ego_camera)
+    points_camera = np.dot(np.asarray(points_ego, np.float32)[:, :3], camera_from_ego[:3, :3].T.astype(np.float32))
+    points_camera += camera_from_ego[:3, 3].astype(np.float32)
     intrinsics = camera.calibration.intrinsics
     width, height = camera.calibration.image_size
     half_x = slack * max(intrinsics[0, 2], width - intrinsics[0, 2]) / intrinsics[0, 0]
     half_y = slack * max(intrinsics[1, 2], height - intrinsics[1, 2]) / intrinsics[1, 1]
-    depth = points_ego @ camera_from_ego[2, :3] + camera_from_ego[2, 3]
-    across = np.abs(points_ego @ camera_from_ego[0, :3] + camera_from_ego[0, 3])
-    upright = np.abs(points_ego @ camera_from_ego[1, :3] + camera_from_ego[1, 3])
-    return np.flatnonzero((depth > 0.1) & (across < half_x * depth) & (upright < half_y * depth))
+    depth = points_camera[:, 2]
+    inside = (depth > 0.1) & (np.abs(points_camera[:, 0]) < half_x * depth) & (np.abs(points_camera[:, 1]) < half_y * depth)
+    return points_camera, inside
 
 
 def boxes_in_view(boxes: np.ndarray, camera: CameraView, *, corners: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:

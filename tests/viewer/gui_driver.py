@@ -33,9 +33,9 @@ def main(log_path: Path, out: Path) -> int:
     record: dict = {"keys": KEYS, "pressed": [], "messages": []}
     press = viewer.press
 
-    def spy(key: str):  # type: ignore[no-untyped-def]
+    def spy(key: str, **options):  # type: ignore[no-untyped-def]
         record["pressed"].append(key)
-        change = press(key)
+        change = press(key, **options)
         record["messages"].append(controller.message)
         if key == "Q":
             record["track"] = controller.selected_track

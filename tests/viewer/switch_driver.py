@@ -2,6 +2,7 @@
 
     python switch_driver.py LOG.h5 OUT_DIR switch [SWITCHES]
     python switch_driver.py LOG.h5 OUT_DIR drag
+    python switch_driver.py LOG.h5 OUT_DIR hold
 
 Runs in its own process on the DISPLAY it is given and opens the viewer on the log.
 switch: goes from sweep to sweep with one turn of the event loop in between (faster than
@@ -10,6 +11,7 @@ writes OUT_DIR/record.json: the sweep it ended on and how many pixels of the 3D 
 when the window is made to draw again (none if the screen already showed that sweep).
 drag: moves the slider from the first sweep to the last, a sweep every 20 ms, while reading
 a sweep takes 150 ms (slowed down on purpose), and records which sweeps were read and shown.
+hold: the same with '.' held down (auto-repeat, a press every 20 ms) instead of the slider.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from avlabel.viewer.display import capture_screen
 
 
 def main(log_path: Path, out: Path, mode: str, switches: int) -> int:
-    controller = ViewerController.open(log_path, None, "switch-test", prefetch=mode == "drag")
+    controller = ViewerController.open(log_path, None, "switch-test", prefetch=mode in ("drag", "hold"))
     application = gui.Application.instance
     application.initialize()
     viewer = ViewerApp(controller)
@@ -39,8 +41,8 @@ def main(log_path: Path, out: Path, mode: str, switches: int) -> int:
             viewer.tick()
 
     settle(1.0)
-    if mode == "drag":
-        return drag(viewer, controller, out, settle)
+    if mode in ("drag", "hold"):
+        return drag(viewer, controller, out, settle, by_key=mode == "hold")
     count = len(controller.frames)
     for step in range(switches):
         viewer.go_to_frame((step + 1) % count)
@@ -64,7 +66,7 @@ def main(log_path: Path, out: Path, mode: str, switches: int) -> int:
     return 0
 
 
-def drag(viewer: ViewerApp, controller: ViewerController, out: Path, settle) -> int:  # type: ignore[no-untyped-def]
+def drag(viewer: ViewerApp, controller: ViewerController, out: Path, settle, *, by_key: bool) -> int:  # type: ignore[no-untyped-def]
     frames = controller.frames
     for future in list(frames._pending.values()):  # nothing read ahead: every sweep is read on the way
         future.cancel() or future.result()
@@ -90,7 +92,10 @@ def drag(viewer: ViewerApp, controller: ViewerController, out: Path, settle) -> 
     frames.sync.frame, frames._load, viewer.refresh = slow_read, counted_load, recorded_refresh
     last = len(frames) - 1
     for sweep in range(1, last + 1):
-        viewer._on_slider(float(sweep))  # as the slider calls it
+        if by_key:
+            viewer.press("PERIOD", repeat=sweep > 1)  # as the key handler calls it: the first press, then repeats
+        else:
+            viewer._on_slider(float(sweep))  # as the slider calls it
         settle(0.02)
     settle(2.0)
     record = {"last": last, "frame_index": controller.frame_index, "read": read, "shown": shown}

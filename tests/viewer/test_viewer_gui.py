@@ -138,14 +138,16 @@ def test_sweeps_switched_back_to_back_are_drawn_and_do_not_crash_the_viewer(tmp_
 
 
 @pytest.mark.gui
-def test_dragging_the_slider_reads_where_it_is_not_every_sweep_it_passed(tmp_path: Path, display: str) -> None:
-    """Reads slowed to 150 ms, the slider moved a sweep every 20 ms across 11 sweeps: the
-    sweeps passed while a read was under way are dropped (not read at all, or their read
-    stopped), the view follows with what was read, and it ends on the slider's sweep."""
+@pytest.mark.parametrize("mode", ["drag", "hold"])
+def test_dragging_the_slider_or_holding_a_step_key_reads_where_it_is_not_every_sweep_passed(tmp_path: Path, display: str, mode: str) -> None:
+    """Reads slowed to 150 ms, the slider moved a sweep every 20 ms across 11 sweeps (or
+    '.' held down, repeating every 20 ms): the sweeps passed while a read was under way are
+    dropped (not read at all, or their read stopped), the view follows with what was read,
+    and it ends where the slider (or the last repeat) is, without running on."""
     log = write_dense_log(tmp_path / "dense.h5", sweeps=12, points=20_000)
     environment = dict(os.environ, DISPLAY=display, PYTHONPATH=os.pathsep.join([str(HERE.parent), str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")]))
     completed = subprocess.run(
-        [sys.executable, str(HERE / "switch_driver.py"), str(log), str(tmp_path), "drag"],
+        [sys.executable, str(HERE / "switch_driver.py"), str(log), str(tmp_path), mode],
         env=environment, capture_output=True, text=True, timeout=240,
     )
     assert completed.returncode == 0, f"exit code {completed.returncode}: {completed.stderr[-3000:]}"
