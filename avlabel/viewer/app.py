@@ -285,7 +285,7 @@ class ViewerApp:
         plan = [index, index + onward]
         current, reading = self.controller.frame_index, frames.reading
         if reading is not None and min(current, index) < reading < max(current, index) and time.monotonic() - self._last_refresh > PROGRESS_S:
-            plan.append(reading)
+            plan.append(reading)  # the view has not moved for a while: let it finish and show it
         self.controller.read_ahead_at(plan)
 
     def _show_wanted(self) -> None:
@@ -300,7 +300,7 @@ class ViewerApp:
                 self.controller.read_ahead_at([self._wanted])
             current, wanted = self.controller.frame_index, self._wanted
             passed = [index for index in self._passed if min(current, wanted) < index < max(current, wanted) and frames.ready(index)]
-            if passed:
+            if passed and time.monotonic() - self._last_refresh >= PROGRESS_S:  # a full redraw at most this often
                 self.refresh(self.controller.go_to_frame(min(passed, key=lambda index: abs(wanted - index))) | Change.VIEW)
             return
         index, self._wanted = self._wanted, None
