@@ -146,6 +146,24 @@ def run(log_path: Path, switches: int, display: str) -> None:
     viewer.tick = counted_tick  # type: ignore[method-assign]
     loop_for(1.0)
 
+    # what the software renderer spends on one frame of this window, on its own threads
+    # (the process's CPU time less the main thread's, nothing read meanwhile)
+    def renderer_cpu(force_3d: bool) -> float:
+        loop_for(0.5)
+        process, main = os.times(), time.thread_time()
+        if force_3d:
+            viewer.scene.force_redraw()
+        viewer.window.post_redraw()
+        loop_for(0.6)
+        after = os.times()
+        return (after.user + after.system - process.user - process.system) - (time.thread_time() - main)
+
+    loop_for(2.0)  # the first reads ahead done
+    render_full, render_panels = [], []
+    for _ in range(5):
+        render_full.append(renderer_cpu(True))
+        render_panels.append(renderer_cpu(False))
+
     cpu: dict[str, list[float]] = {"step": [], "queue": [], "cold": []}
 
     def timed(action, kind: str) -> float:  # type: ignore[no-untyped-def]
@@ -300,6 +318,8 @@ def run(log_path: Path, switches: int, display: str) -> None:
     print(summary("points to Open3D: updated in place", in_place, target=False))
     print(summary("points to Open3D: removed and re-added (peer)", re_added, target=False))
     ratio = statistics.median(re_added) / max(statistics.median(in_place), 1e-9)
+    print(f"renderer CPU per frame (llvmpipe threads): whole window {np.median(render_full) * 1e3:.0f} ms, "
+          f"panels only (3D view cached) {np.median(render_panels) * 1e3:.0f} ms; a draw waits while the renderer is behind")
     print(f"in-place update is {ratio:.1f}x faster than re-adding; "
           f"after settling the screen {'shows the last sweep' if stale_pixels == 0 else f'differs from the last sweep in {stale_pixels} pixels'}")
     viewer.close()
