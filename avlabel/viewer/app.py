@@ -329,7 +329,23 @@ class ViewerApp:
         return True
 
     def _on_mouse(self, event: gui.MouseEvent) -> gui.Widget.EventCallbackResult:
-        if event.type != gui.MouseEvent.Type.BUTTON_DOWN or not event.is_modifier_down(gui.KeyModifier.CTRL):
+        """Ctrl+click selects, Ctrl+Shift+click creates, Ctrl+drag on the selected cuboid
+        moves it along the ground (one edit when let go); anything else turns the view."""
+        kind = gui.MouseEvent.Type
+        if self.controller.dragging:
+            point = self.ground_point(event.x - self.scene.frame.x, event.y - self.scene.frame.y)
+            if event.type == kind.DRAG and point is not None:
+                self.controller.drag_to(point)
+                self._draw_cuboids()
+                self.status_label.text = self.controller.status()
+                self.scene.force_redraw()
+                self.window.post_redraw()
+            elif event.type == kind.BUTTON_UP:
+                if point is not None:
+                    self.controller.drag_to(point)
+                self.refresh(self._guarded(self.controller.end_drag) | Change.VIEW)
+            return gui.Widget.EventCallbackResult.HANDLED
+        if event.type != kind.BUTTON_DOWN or not event.is_modifier_down(gui.KeyModifier.CTRL):
             return gui.Widget.EventCallbackResult.IGNORED
         point = self.ground_point(event.x - self.scene.frame.x, event.y - self.scene.frame.y)
         if point is None:
@@ -338,6 +354,7 @@ class ViewerApp:
             change = self._guarded(lambda: self.controller.create_at(point))
         else:
             change = self._guarded(lambda: self.controller.select_at(point))
+            self.controller.begin_drag(point)  # when the press is on the (now) selected cuboid
         self.refresh(change | Change.VIEW)
         return gui.Widget.EventCallbackResult.HANDLED
 
@@ -450,8 +467,8 @@ class ViewerApp:
         for label in self._labels_3d:
             self.scene.remove_3d_label(label)
         self._labels_3d = []
-        cuboids = self.controller.cuboids()
-        selected = self.controller.selected_cuboid()
+        cuboids = self.controller.shown_cuboids()
+        selected = next((cuboid for cuboid in cuboids if cuboid.track_id == self.controller.selected_track), None)
         others = [cuboid for cuboid in cuboids if selected is None or cuboid.track_id != selected.track_id]
         if others:
             vertices, lines, colors = drawing.cuboid_lines(others)

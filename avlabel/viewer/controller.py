@@ -21,7 +21,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Flag, auto
 from pathlib import Path
 
@@ -157,6 +157,10 @@ class ViewerController:
         self.defer_read_ahead = False
         self._read_ahead_due = False
         self._heading = 0  # the last step between sweeps (+1, -10, ...), 0 after a jump
+        # a mouse drag of the selected cuboid: (labels timestamp, track, ground point where it
+        # started) and how far it has been dragged (world x, y, z in metres), shown until let go
+        self._drag: tuple[int, str, np.ndarray] | None = None
+        self.drag_offset: np.ndarray | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -411,17 +415,60 @@ class ViewerController:
         point = np.asarray(point_world, dtype=np.float64)
         best, best_distance = None, 3.0
         for cuboid in self.cuboids():
-            offset = point[:2] - cuboid.center[:2]
-            cos, sin = math.cos(cuboid.yaw), math.sin(cuboid.yaw)
-            along, across = offset[0] * cos + offset[1] * sin, -offset[0] * sin + offset[1] * cos
-            inside = abs(along) <= cuboid.size[0] / 2 and abs(across) <= cuboid.size[1] / 2
-            distance = 0.0 if inside else float(np.hypot(*offset))
+            distance = 0.0 if _in_footprint(cuboid, point) else float(np.hypot(*(point[:2] - cuboid.center[:2])))
             if distance < best_distance:
                 best, best_distance = cuboid.track_id, distance
         if best is None:
             self.message = "no cuboid there (Ctrl+Shift+click creates one)"
             return self.select(None)
         return self.select(best)
+
+    # ------------------------------------------------------------------ mouse drag
+
+    @property
+    def dragging(self) -> bool:
+        return self._drag is not None
+
+    def begin_drag(self, point_world: np.ndarray) -> bool:
+        """Start moving the selected cuboid with the mouse if the ground point (world frame)
+        lies in its footprint; False (nothing started) otherwise."""
+        cuboid = self.selected_cuboid()
+        timestamp = self._label_timestamp()
+        if cuboid is None or timestamp is None or not _in_footprint(cuboid, point_world):
+            return False
+        self._drag = (timestamp, cuboid.track_id, np.asarray(point_world, dtype=np.float64).copy())
+        self.drag_offset = np.zeros(3)
+        return True
+
+    def drag_to(self, point_world: np.ndarray) -> Change:
+        """The mouse is over this ground point now: the cuboid is shown moved along the
+        ground by as much as the pointer moved (not an edit yet)."""
+        if self._drag is None:
+            return Change.NONE
+        offset = np.asarray(point_world, dtype=np.float64) - self._drag[2]
+        self.drag_offset = np.array([offset[0], offset[1], 0.0])
+        self.message = f"moving track {self._drag[1]} by {np.hypot(offset[0], offset[1]):.2f} m (let go to place it)"
+        return Change.VIEW
+
+    def end_drag(self) -> Change:
+        """Let go: one move of the cuboid by the dragged offset (journaled, undoable); none
+        when the mouse did not move."""
+        if self._drag is None:
+            return Change.NONE
+        (timestamp, track, _), offset = self._drag, self.drag_offset
+        self._drag, self.drag_offset = None, None
+        if offset is None or float(np.hypot(offset[0], offset[1])) < 1e-6:
+            return Change.SELECTION
+        return self._apply(MoveCuboid(timestamp, track, tuple(float(value) for value in offset)), f"moved track {track} by {np.hypot(offset[0], offset[1]):.2f} m")
+
+    def shown_cuboids(self) -> tuple[Cuboid, ...]:
+        """The sweep's cuboids as the 3D view shows them: the one being dragged where the
+        mouse has it."""
+        cuboids = self.cuboids()
+        if self._drag is None or self.drag_offset is None:
+            return cuboids
+        track = self._drag[1]
+        return tuple(replace(cuboid, center=cuboid.center + self.drag_offset) if cuboid.track_id == track else cuboid for cuboid in cuboids)
 
     # ------------------------------------------------------------------ edits
 
@@ -630,6 +677,13 @@ class ViewerController:
         self.selected_track = track_id
 
 
+def _in_footprint(cuboid: Cuboid, point_world: np.ndarray) -> bool:
+    offset = np.asarray(point_world, dtype=np.float64)[:2] - cuboid.center[:2]
+    cos, sin = math.cos(cuboid.yaw), math.sin(cuboid.yaw)
+    along, across = offset[0] * cos + offset[1] * sin, -offset[0] * sin + offset[1] * cos
+    return abs(along) <= cuboid.size[0] / 2 and abs(across) <= cuboid.size[1] / 2
+
+
 def _label_frame_at(labels: Labels, label_index: dict[int, int], timestamp_us: int) -> LabelFrame | None:
     """The labels frame at a sweep's time (label_index: frame index by time), else the
     nearest within FRAME_MATCH_US, else None."""
@@ -750,6 +804,7 @@ def help_rows() -> list[tuple[str, str]]:
         shown = "+".join([modifier.capitalize() for modifier in modifiers] + [KEY_NAMES.get(name, name.replace("_", " ").title())])
         rows.append((shown, ACTIONS[action].description))
     rows.append(("Ctrl+click", "Select the cuboid under the mouse"))
+    rows.append(("Ctrl+drag", "Move the selected cuboid along the ground"))
     rows.append(("Ctrl+Shift+click", "New car box at the point"))
     rows.append(("Mouse drag / wheel", "Turn / zoom the 3D view"))
     return rows

@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -229,3 +229,36 @@ def send_click(x: int, y: int, *, modifiers: tuple[str, ...] = ()) -> None:
         for code in reversed(codes):
             xtest.XTestFakeKeyEvent(display, code, 0, 20)
         x11.XFlush(display)
+
+
+def send_drag(
+    start: tuple[int, int], end: tuple[int, int], *, modifiers: tuple[str, ...] = (), steps: int = 10, between: Callable[[], None] | None = None
+) -> None:
+    """Drag with the left mouse button from screen pixel `start` to `end` (XTEST): press,
+    move there in `steps` motions, let go; `modifiers` ("ctrl", "shift") held throughout.
+    `between` runs after each event is sent (the caller turns its event loop there: a
+    window that reads the pointer's position when it handles a press must see the press
+    before the pointer moves on)."""
+    with _xtest() as (xtest, x11, display):
+        codes = [x11.XKeysymToKeycode(display, x11.XStringToKeysym(_KEYSYMS[name].encode())) for name in modifiers]
+
+        def sent() -> None:
+            x11.XFlush(display)
+            if between is not None:
+                between()
+
+        xtest.XTestFakeMotionEvent(display, -1, int(start[0]), int(start[1]), 0)
+        for code in codes:
+            xtest.XTestFakeKeyEvent(display, code, 1, 0)
+        sent()
+        xtest.XTestFakeButtonEvent(display, 1, 1, 0)
+        sent()
+        for step in range(1, steps + 1):
+            x = start[0] + (end[0] - start[0]) * step / steps
+            y = start[1] + (end[1] - start[1]) * step / steps
+            xtest.XTestFakeMotionEvent(display, -1, int(round(x)), int(round(y)), 0)
+            sent()
+        xtest.XTestFakeButtonEvent(display, 1, 0, 0)
+        for code in reversed(codes):
+            xtest.XTestFakeKeyEvent(display, code, 0, 0)
+        sent()

@@ -20,7 +20,7 @@ import open3d.visualization.gui as gui
 
 from avlabel.viewer.app import ViewerApp
 from avlabel.viewer.controller import ViewerController
-from avlabel.viewer.display import send_click, send_keys
+from avlabel.viewer.display import send_click, send_drag, send_keys
 
 KEYS = ["Q", "W", "W", "shift+A", "Z", "I", "E", "B", "PERIOD", "TAB", "ENTER", "ctrl+Z", "ctrl+Y", "ctrl+S"]
 
@@ -73,7 +73,29 @@ def main(log_path: Path, out: Path) -> int:
     while controller.selected_track is None and time.monotonic() < deadline:
         application.run_one_tick()
     record["clicked_selection"] = controller.selected_track
-    viewer.press("ctrl+Z")  # take the created box back out
+    # Ctrl+drag on the selected box moves it along the ground, as far as the pointer moved
+    to_x, to_y = click_x + 80, click_y - 40
+    target = viewer.ground_point(to_x, to_y)
+    record["drag_ground_offset"] = None if point is None or target is None else (np.asarray(target) - np.asarray(point)).tolist()
+    edits_before = len(controller.session.labels.metadata.get("history", [])), controller.session.dirty
+    before_drag = controller.selected_cuboid().center.copy() if controller.selected_cuboid() is not None else None
+
+    def turn_the_loop() -> None:
+        started = time.monotonic()
+        while time.monotonic() - started < 0.05:
+            application.run_one_tick()
+
+    send_drag(
+        (frame.x + scene.x + click_x, frame.y + scene.y + click_y), (frame.x + scene.x + to_x, frame.y + scene.y + to_y),
+        modifiers=("ctrl",), between=turn_the_loop,
+    )
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and (controller.dragging or controller.selected_cuboid() is None or np.allclose(controller.selected_cuboid().center, before_drag)):
+        application.run_one_tick()
+    record["dragged_center"] = controller.selected_cuboid().center.tolist() if controller.selected_cuboid() is not None else None
+    record["drag_message"] = controller.message
+    viewer.press("ctrl+Z")  # the move, then the created box, back out
+    viewer.press("ctrl+Z")
     viewer.press("ctrl+S")
     # the handlers buttons and menus call
     viewer.perform("colors")

@@ -52,7 +52,7 @@ def test_every_binding_names_an_action_and_the_help_lists_them_all() -> None:
     assert {action for _, action in BINDINGS} <= set(ACTIONS)
     bound = {action for _, action in BINDINGS}
     assert set(ACTIONS) - bound == set(), f"actions without a key: {set(ACTIONS) - bound}"
-    assert len(help_rows()) == len(BINDINGS) + 3
+    assert len(help_rows()) == len(BINDINGS) + 4
 
 
 def test_navigation_selection_and_queue(controller: ViewerController) -> None:
@@ -307,3 +307,25 @@ def test_a_read_ahead_no_longer_asked_for_stops_and_caches_nothing(tiny_log: Pat
         finally:
             release.set()
             frames.close()
+
+
+def test_dragging_the_selected_cuboid_moves_it_along_the_ground_in_one_edit(controller: ViewerController) -> None:
+    controller.perform("select_next")
+    cuboid = controller.selected_cuboid()
+    outside = cuboid.center + np.array([cuboid.size[0] + 5.0, cuboid.size[1] + 5.0, 0.0])
+    assert not controller.begin_drag(outside)  # a press beside the box does not grab it
+    start = cuboid.center + np.array([0.5, -0.2, -cuboid.center[2]])  # on the ground, in its footprint
+    assert controller.begin_drag(start)
+    controller.drag_to(start + [1.0, 0.5, 0.0])
+    controller.drag_to(start + [2.0, -1.0, 3.0])  # the ground point's height does not lift it
+    shown = next(shown for shown in controller.shown_cuboids() if shown.track_id == cuboid.track_id)
+    np.testing.assert_allclose(shown.center, cuboid.center + [2.0, -1.0, 0.0])
+    np.testing.assert_allclose(controller.selected_cuboid().center, cuboid.center)  # not an edit yet
+    edits = len(controller.session._undo)
+    assert controller.end_drag() & Change.LABELS
+    np.testing.assert_allclose(controller.selected_cuboid().center, cuboid.center + [2.0, -1.0, 0.0])
+    assert len(controller.session._undo) == edits + 1 and not controller.dragging
+    controller.perform("undo")
+    np.testing.assert_allclose(controller.selected_cuboid().center, cuboid.center)
+    assert controller.begin_drag(start)  # a click without moving is no edit
+    assert controller.end_drag() == Change.SELECTION and len(controller.session._undo) == edits

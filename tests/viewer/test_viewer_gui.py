@@ -68,6 +68,11 @@ def test_keyboard_edits_reach_the_labels_file_and_the_screen(tiny_log: Path, tmp
     assert len(record["created"]) == 1 and record["clicked_selection"] == record["created"][0]
     np.testing.assert_allclose(record["created_center"][:2], record["click_ground_point"][:2], atol=1e-6)
     assert record["created"][0] not in labels.tracks()
+    # Ctrl+drag from there moved it along the ground as far as the pointer went (one edit,
+    # undone with the creation by two Ctrl+Z)
+    assert record["drag_message"].startswith(f"moved track {record['created'][0]}"), record["drag_message"]
+    np.testing.assert_allclose(np.array(record["dragged_center"][:2]) - record["created_center"][:2], record["drag_ground_offset"][:2], atol=1e-6)
+    assert record["dragged_center"][2] == pytest.approx(record["created_center"][2])
 
     # handlers called directly, as buttons do
     assert record["color_mode"] == "intensity"
