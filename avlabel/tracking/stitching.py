@@ -62,6 +62,21 @@ def _may_stand_still(track: SmoothedTrack) -> bool:
     return bool(np.all(squared <= _STANDING_STILL))
 
 
+def _last_view(track: SmoothedTrack, index: int) -> int:
+    """Detection row of the last observation of a piece at or before step `index`."""
+    return int(track.rows[: index + 1][track.rows[: index + 1] >= 0][-1])
+
+
+def _unseen_spread(row: int, size: np.ndarray, detections: Detections) -> np.ndarray:
+    """(2, 2) ground-plane covariance of where a partial view's centre lies on its object: the
+    sensor saw `seen_sizes[row]` of the piece's one size (length, width along and across the
+    box), and the seen part may be anywhere along the unseen rest (uniform: unseen^2 / 12)."""
+    unseen = np.maximum(0.0, size[:2] - detections.seen_sizes[row, :2])
+    cosine, sine = np.cos(detections.boxes[row, 6]), np.sin(detections.boxes[row, 6])
+    axes = np.array([[cosine, -sine], [sine, cosine]])
+    return axes @ np.diag(unseen**2 / 12.0) @ axes.T
+
+
 def stitching_costs(
     tracks: list[SmoothedTrack],
     labels: list[str],
@@ -83,7 +98,15 @@ def stitching_costs(
 
     Each piece's centres were re-centred at its own one size (`sizes`, (3,) each, see
     shape.py); two pieces of one object seen at different sizes may thus disagree by half
-    the difference, which is added to the combined covariance.
+    the difference, which is added to the combined covariance. A piece's boundary rests
+    mostly on its last (first) view: when that view saw only part of the object (a far,
+    sparse or half-hidden car, its box grown to the class's size from the part in sight),
+    its centre may sit anywhere along the unseen rest, and consecutive views of one such
+    stretch share that offset, so smoothing does not average it away; its spread (the
+    unseen length and width, as a uniform offset, along the view's box) is added too,
+    between two moving pieces: a parked piece's place rests on all its views, and a
+    parked car's partial views fitted across it (a stray "mover" at its place) must not
+    take that slack to join it.
     """
     times_s = detections.times_s
     count = len(tracks)
@@ -116,6 +139,12 @@ def stitching_costs(
             # Each piece's extrapolation must reach the other piece's own first (last) state.
             end_mean, end_covariance = _boundary(tracks[earlier], parked[earlier], end_index)
             start_mean, start_covariance = _boundary(tracks[later], parked[later], 0)
+            size_spread = np.eye(2) * float(np.sum((0.5 * (sizes[earlier][:2] - sizes[later][:2])) ** 2))
+            unseen_spread = np.zeros((2, 2))
+            if not (parked[earlier] or parked[later]):
+                unseen_spread = _unseen_spread(_last_view(tracks[earlier], end_index), sizes[earlier], detections) + _unseen_spread(
+                    int(tracks[later].rows[0]), sizes[later], detections
+                )
             distances = []
             for mean, covariance, still, dt, target, target_covariance in (
                 (end_mean, end_covariance, parked[earlier], gap, start_mean, start_covariance),
@@ -125,8 +154,7 @@ def stitching_costs(
                 difference = position - target[:2]
                 if np.linalg.norm(difference) > table.distance_gate + 0.5 * table.maximum_acceleration * gap**2:
                     break
-                size_spread = np.eye(2) * float(np.sum((0.5 * (sizes[earlier][:2] - sizes[later][:2])) ** 2))
-                combined = position_covariance + target_covariance[:2, :2] + size_spread
+                combined = position_covariance + target_covariance[:2, :2] + size_spread + unseen_spread
                 distances.append(float(np.sqrt(difference @ np.linalg.solve(combined, difference))))
             else:
                 if max(distances) <= config.stitch_gate:

@@ -535,3 +535,27 @@ def test_a_person_standing_still_is_carried_only_briefly():
     result = track(_labels(per_frame, score=0.9), TrackingConfig(), poses=_static_poses(count))
     present = [step for step, frame in enumerate(result) if len(frame)]
     assert present == list(range(10, 70))  # 2 s either side: people walk off, parked cars do not
+
+
+def test_a_car_whose_last_views_before_a_gap_saw_only_part_of_it_is_stitched_to_its_next_piece():
+    # Far away and half hidden, the proposals see only 1.5 m of the car and grow each box to a
+    # car's size from the wrong end: the last views before a one-sweep gap lag further and
+    # further behind the car (as on tuning logs 1 and 7), and the forward pass loses it.
+    rng = np.random.default_rng(21)
+    count = 50
+    path = _mover(count, (-20.0, 12.0), (10.0, 0.0), CAR)
+    boxes = _noisy(path, rng, centre=0.05)
+    lags = {16: 0.4, 17: 0.8, 18: 1.2, 19: 1.5}
+    per_frame = []
+    for step, box in enumerate(boxes):
+        if step in lags:
+            partial = box.copy()
+            partial[0] -= lags[step]
+            per_frame.append([(partial, "car", 30, [1.5, 1.8, 1.5])])
+        elif step == 20:
+            per_frame.append([])
+        else:
+            per_frame.append([(box, "car", 200, None)])
+    result = track(_cuboids(per_frame), TrackingConfig(), poses=_static_poses(count))
+    assert _track_ids(result) == {"1"}
+    assert [len(frame) for frame in result] == [1] * count
