@@ -16,7 +16,9 @@ whose start overlaps the end of another by up to `stitch_overlap` frames may con
 (the earlier piece then ends where the later begins: two trackers briefly followed one
 object, one on a stray half of it). A piece with fewer than its class's
 `minimum_observations` is too weak to stand alone, and too weak to extend another track (one stray detection knows nothing of its velocity, so its
-extrapolation would agree with anything).
+extrapolation would agree with anything). Likewise a piece larger than anything of its
+class (boxes fitted across a car as it comes back into sight, a quarter turn off from
+one sweep to the next) would be dropped on its own, and neither extends nor is extended.
 """
 
 from __future__ import annotations
@@ -116,9 +118,12 @@ def stitching_costs(
     lengths = np.array([int(track.observed.sum()) for track in tracks])
     reach = max(config.stitch_seconds, config.parked_stitch_seconds)
     standing = [parked[index] or _may_stand_still(track) for index, track in enumerate(tracks)]
+    # Too large for its class: dropped on its own (consolidation), and its size would stretch
+    # the size spread below; such a piece neither extends another nor is extended.
+    plausible = [bool((sizes[index] <= np.asarray(config.for_label(labels[index]).maximum_size)).all()) for index in range(count)]
     for earlier in range(count):
         table = config.for_label(labels[earlier])
-        if lengths[earlier] < table.minimum_observations:
+        if lengths[earlier] < table.minimum_observations or not plausible[earlier]:
             continue
         end_time = times_s[ends[earlier]]
         candidates = (starts > starts[earlier]) & (ends > ends[earlier]) & (starts > ends[earlier] - config.stitch_overlap)
@@ -127,6 +132,8 @@ def stitching_costs(
             end_index = min(len(tracks[earlier]), starts[later] - starts[earlier]) - 1
             gap = float(times_s[starts[later]] - times_s[tracks[earlier].frames[end_index]])
             if not config.compatible(labels[earlier], labels[later]) or lengths[later] < config.for_label(labels[later]).minimum_observations:
+                continue
+            if not plausible[later]:
                 continue
             mismatch = config.class_mismatch_cost if labels[later] != labels[earlier] else 0.0
             if (parked[earlier] or parked[later]) and standing[earlier] and standing[later] and gap <= config.parked_stitch_seconds:

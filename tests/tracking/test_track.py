@@ -559,3 +559,33 @@ def test_a_car_whose_last_views_before_a_gap_saw_only_part_of_it_is_stitched_to_
     result = track(_cuboids(per_frame), TrackingConfig(), poses=_static_poses(count))
     assert _track_ids(result) == {"1"}
     assert [len(frame) for frame in result] == [1] * count
+
+
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_a_parked_car_is_not_continued_by_a_piece_too_large_for_a_car(seed):
+    # Three seconds after the parked car was last seen, boxes fitted across it as it comes
+    # back into sight (a quarter turn off from one sweep to the next, a metre and more off its
+    # place, drifting) make a short piece that, described along one heading, is wider than
+    # any car (as on tuning log 9). On its own it is dropped; joined to the parked car it
+    # would set the car moving and end its carried boxes.
+    rng = np.random.default_rng(seed)
+    count = 100
+    parked = np.array([20.0, 6.0, 0.8, *CAR, 0.0])
+    per_frame = []
+    for step in range(count):
+        box = parked.copy()
+        if step < 40:
+            box[:2] += rng.normal(0.0, 0.05, 2)
+            per_frame.append([(box, "car", 200, [4.5, 1.9, 1.5])])
+        elif 70 <= step < 78:
+            box[:2] += np.array([-1.0 - 0.2 * (step - 70), -0.9]) + rng.normal(0.0, 0.1, 2)
+            box[6] = 0.0 if step % 2 else math.pi / 2
+            per_frame.append([(box, "car", 50, [4.5, 1.9, 1.5])])
+        else:
+            per_frame.append([])
+    result = track(_cuboids(per_frame), TrackingConfig(), poses=_static_poses(count, (0.0, -20.0)))
+    assert _track_ids(result) == {"1"}
+    cuboids = [frame.cuboids[0] for frame in result if frame.cuboids]
+    assert len(cuboids) == count
+    assert all(cuboid.attributes.get("parked") for cuboid in cuboids)
+    assert max(np.linalg.norm(cuboid.center[:2] - parked[:2]) for cuboid in cuboids) < 0.3
