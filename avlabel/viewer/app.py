@@ -142,15 +142,14 @@ class ViewerApp:
         self._handed_over: dict[str, object] = {}
         self._settle_at: list[float] = []
         self._last_refresh = -math.inf
-        self._drawn = True  # whether the window has drawn since the last refresh
         self._wanted: int | None = None  # the sweep the slider asked for, shown once read
         self._passed: list[int] = []  # sweeps the slider asked for before it, since the last shown
-        controller.defer_read_ahead = True  # reads ahead start once the window has drawn the sweep
+        controller.defer_read_ahead = True  # reads ahead start once the window has the sweep (refresh)
         self._build()
         self.refresh(Change.FRAME | Change.LABELS | Change.SELECTION | Change.VIEW)
         self._reset_camera()
         self.scene.force_redraw()
-        self.controller.read_ahead()  # the first sweep's neighbours and the first queue item, once it is drawn
+        self.controller.read_ahead(now=True)  # the first sweep's neighbours and the first queue item
 
     # ------------------------------------------------------------------ widgets
 
@@ -221,7 +220,6 @@ class ViewerApp:
         self.window.add_child(self.bar)
 
     def _layout(self, context: gui.LayoutContext) -> None:
-        self._drawn = True  # every refresh asks for a layout: this is the draw that shows it
         frame = self.window.content_rect
         panel_width = min(PANEL_WIDTH, frame.width // 2)
         self.scene.frame = gui.Rect(frame.x, frame.y, frame.width - panel_width, frame.height - BAR_HEIGHT)
@@ -432,7 +430,8 @@ class ViewerApp:
             self.scene.force_redraw()
         self.window.set_needs_layout()
         self.window.post_redraw()
-        self._drawn = False
+        if self._wanted is None:  # the new sweep is handed over: now the reads ahead, not before
+            self.controller.read_ahead_if_due()
         now = time.monotonic()
         self._settle_at = ([now + SETTLE_S] if now - self._last_refresh < RECENT_S else []) + [now + SAFETY_SETTLE_S]
         self._last_refresh = now
@@ -571,7 +570,6 @@ class ViewerApp:
         drawing a frame while the renderer is still busy with an earlier one (with a software
         renderer, a sweep switched to right after another one), and nothing would draw the
         change until the next event. The 3D view is only rendered again if that skipped it.
-        The reads ahead start once the new sweep is drawn, so they do not slow the switch.
         """
         if self.controller.playing and time.monotonic() - self._last_play >= PLAY_PERIOD_S:
             self._last_play = time.monotonic()
@@ -579,8 +577,6 @@ class ViewerApp:
         running = self.application.run_one_tick() and self.open
         self._show_wanted()
         now = time.monotonic()
-        if self._wanted is None and (self._drawn or now - self._last_refresh > SETTLE_S):
-            self.controller.read_ahead_if_due()
         if self._settle_at and now >= self._settle_at[0]:
             while self._settle_at and now >= self._settle_at[0]:
                 self._settle_at.pop(0)

@@ -152,8 +152,8 @@ class ViewerController:
         # filled by the read-ahead thread too
         self._pictures: OrderedDict[tuple, tuple[tuple, SweepPictures]] = OrderedDict()
         self._pictures_lock = threading.Lock()
-        # A window sets this: the reads ahead then start once it has drawn the new sweep
-        # (read_ahead_if_due), not while it still prepares it.
+        # A window sets this: the reads ahead then start once it has handed the new sweep
+        # over (read_ahead_if_due), not while it still prepares it.
         self.defer_read_ahead = False
         self._read_ahead_due = False
         self._heading = 0  # the last step between sweeps (+1, -10, ...), 0 after a jump
@@ -331,7 +331,7 @@ class ViewerController:
 
     def read_ahead_if_due(self) -> None:
         """Start the reads ahead a deferred read_ahead asked for (the window calls this
-        once it has drawn the sweep)."""
+        once it has handed the sweep to Open3D)."""
         if self._read_ahead_due:
             self.read_ahead(now=True)
 
@@ -351,7 +351,7 @@ class ViewerController:
         def prepare(view: FrameView) -> None:
             state = states.get(view.index)
             if state is not None:
-                self._pictures_for(view, state, parallel=False)  # this thread already runs beside the window
+                self._pictures_for(view, state)
 
         self.frames.read_ahead(list(states), prepare=prepare)
 
@@ -637,9 +637,9 @@ class ViewerController:
     def _picture_state(self, selected_track: str | None) -> _PictureState:
         return _PictureState(self.session.labels, self._label_index(), selected_track, self.color_mode, self.camera_points)
 
-    def _pictures_for(self, view: FrameView, state: _PictureState, *, parallel: bool = True) -> SweepPictures:
-        """The pictures of a read sweep in a state, from the cache or drawn now (any
-        thread; `parallel`: the cameras side by side on the frames' camera threads)."""
+    def _pictures_for(self, view: FrameView, state: _PictureState) -> SweepPictures:
+        """The pictures of a read sweep in a state, from the cache or drawn now (any thread;
+        the cameras side by side on the frames' camera threads)."""
         key = state.key(view.index)
         with self._pictures_lock:
             found = self._pictures.get(key)
@@ -652,7 +652,7 @@ class ViewerController:
         def overlay(camera: CameraView) -> np.ndarray:
             return drawing.camera_overlay(camera, view, cuboids, selected_track=state.selected_track, points=state.camera_points)
 
-        overlays = self.frames.map_cameras(overlay, view.cameras) if parallel else [overlay(camera) for camera in view.cameras]
+        overlays = self.frames.map_cameras(overlay, view.cameras)
         pictures = SweepPictures(
             point_colors=drawing.point_colors(view, state.color_mode, cuboids),
             cameras={camera.name: image for camera, image in zip(view.cameras, overlays)},
