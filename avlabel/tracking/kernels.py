@@ -9,7 +9,10 @@ State and measurement layouts are those of `avlabel.tracking.motion`:
 Measurement noise is diagonal, so an update is a sequence of scalar updates, one per
 measured component (exactly the joint update, without a matrix inverse). Components 0..5
 observe the state directly; lateral_speed observes -sin(yaw) vx + cos(yaw) vy with the
-measured yaw (the state's when the measured one is not used).
+measured yaw (the state's when the measured one is not used). Two components are gated
+against the prediction before any of them is used: the yaw (a box fitted across its
+object) and the radar velocity (a Doppler velocity solved from returns that pinned down
+only its radial part).
 """
 
 from __future__ import annotations
@@ -51,19 +54,36 @@ def _predict(mean: np.ndarray, covariance: np.ndarray, dt: float, acceleration: 
 
 
 @njit(**_JIT)
-def _update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, noise_std: np.ndarray, yaw_gate: float, gain: np.ndarray) -> None:
+def _update(
+    mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, noise_std: np.ndarray, yaw_gate: float, velocity_gate: float, gain: np.ndarray
+) -> None:
     """In place: sequential scalar updates with each finite component. gain: (7,) scratch.
 
     A measured yaw further from the state's than max(3 std of the innovation, yaw_gate)
     radians is not used (a box fitted across instead of along the object); the lateral
-    speed then uses the state's yaw."""
+    speed then uses the state's yaw. A measured velocity (vx, vy) further from the
+    predicted one than `velocity_gate` standard deviations of the innovation (Mahalanobis,
+    2 dof) is not used either."""
     yaw_used = math.isfinite(measurement[3])
     if yaw_used:
         yaw_spread = math.sqrt(covariance[3, 3] + noise_std[3] ** 2)
         yaw_used = abs(measurement[3] - mean[3]) <= max(3.0 * yaw_spread, yaw_gate)
+    # The velocity's squared Mahalanobis innovation over its measured components.
+    first = covariance[4, 4] + noise_std[4] ** 2
+    second = covariance[5, 5] + noise_std[5] ** 2
+    along, across = measurement[4] - mean[4], measurement[5] - mean[5]
+    squared = 0.0
+    if math.isfinite(along) and math.isfinite(across):
+        cross = covariance[4, 5]
+        squared = (second * along * along - 2.0 * cross * along * across + first * across * across) / (first * second - cross * cross)
+    elif math.isfinite(along):
+        squared = along * along / first
+    elif math.isfinite(across):
+        squared = across * across / second
+    velocity_used = squared <= velocity_gate * velocity_gate
     for component in range(_DIRECT):
         value = measurement[component]
-        if not math.isfinite(value) or (component == 3 and not yaw_used):
+        if not math.isfinite(value) or (component == 3 and not yaw_used) or (component >= 4 and not velocity_used):
             continue
         innovation_variance = covariance[component, component] + noise_std[component] ** 2
         innovation = value - mean[component]
@@ -111,6 +131,7 @@ def _filter_and_smooth(
     yaw_acceleration: float,
     vertical: float,
     yaw_gate: float,
+    velocity_gate: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kalman filter forward over T steps at times steps_s (T,), then Rauch-Tung-Striebel back.
 
@@ -141,7 +162,7 @@ def _filter_and_smooth(
             measurement[3] += math.pi * np.round((mean[3] - measurement[3]) / math.pi)
             aligned[step] = measurement
             if step > 0:
-                _update(mean, covariance, measurement, noise_std[observation], yaw_gate, gain)
+                _update(mean, covariance, measurement, noise_std[observation], yaw_gate, velocity_gate, gain)
         means[step] = mean
         covariances[step] = covariance
 
@@ -169,15 +190,17 @@ def _predict_many(
 
 
 @njit(**_JIT)
-def _update_many(means: np.ndarray, covariances: np.ndarray, measurements: np.ndarray, noise_std: np.ndarray, yaw_gates: np.ndarray) -> None:
+def _update_many(
+    means: np.ndarray, covariances: np.ndarray, measurements: np.ndarray, noise_std: np.ndarray, yaw_gates: np.ndarray, velocity_gates: np.ndarray
+) -> None:
     """In place: update K tracks (K, 7), (K, 7, 7) each with its measurement (K, 7), noise
-    (K, 7) and yaw gate (K,); every measured yaw is first moved by multiples of pi next to
-    its track's yaw."""
+    (K, 7), yaw gate (K,) and velocity gate (K,); every measured yaw is first moved by
+    multiples of pi next to its track's yaw."""
     gain = np.empty(_STATE)
     for track in range(means.shape[0]):
         measurement = measurements[track].copy()
         measurement[3] += math.pi * np.round((means[track, 3] - measurement[3]) / math.pi)
-        _update(means[track], covariances[track], measurement, noise_std[track], yaw_gates[track], gain)
+        _update(means[track], covariances[track], measurement, noise_std[track], yaw_gates[track], velocity_gates[track], gain)
 
 
 @njit(**_JIT)

@@ -117,8 +117,8 @@ def update(mean: np.ndarray, covariance: np.ndarray, measurement: np.ndarray, no
     Returns the updated mean (7,), covariance (7, 7) (Joseph form) and the squared
     Mahalanobis distance of the innovation (0 when nothing was measured). The yaw must
     already be aligned with `align_yaw`; without a measured yaw the lateral row uses the
-    state's. (The numba kernels also gate the yaw, see kernels._update; this matrix form
-    is their reference.)
+    state's. (The numba kernels also gate the yaw and the velocity, see kernels._update;
+    this matrix form is their reference.)
     """
     observed = np.isfinite(measurement)
     if not observed.any():

@@ -154,8 +154,10 @@ class OnlineTracker:
         measurements[:, 3] = self._yaws[tracks, columns]
         means = np.stack([self._live[track].mean for track in tracks])
         covariances = np.stack([self._live[track].covariance for track in tracks])
-        yaw_gates = np.array([self.config.for_label(self._live[track].label).yaw_gate for track in tracks])
-        kernels._update_many(means, covariances, measurements, self.detections.noise_std[matched_rows], yaw_gates)
+        tables = [self.config.for_label(self._live[track].label) for track in tracks]
+        yaw_gates = np.array([table.yaw_gate for table in tables])
+        velocity_gates = np.array([table.velocity_gate for table in tables])
+        kernels._update_many(means, covariances, measurements, self.detections.noise_std[matched_rows], yaw_gates, velocity_gates)
         for track, row, mean, covariance in zip(tracks, matched_rows, means, covariances):
             live = self._live[track]
             live.mean, live.covariance = mean, covariance

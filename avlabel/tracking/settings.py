@@ -44,6 +44,7 @@ class ClassTracking(BaseModel):
     birth_yaw_noise: float = Field(0.6, ge=0)  # rad: yaw std of a new track (its first box may be a quarter turn off)
     yaw_gate: float = Field(0.5, gt=0)  # rad: a measured yaw further than this (and 3 std) from the track's is not used
     velocity_noise: float = Field(0.6, gt=0)  # m/s, std of a radar velocity [vx, vy]
+    velocity_gate: float = Field(4.0, gt=0)  # std: a radar velocity this far from the track's predicted one is not used
     lateral_velocity_noise: float = Field(0.5, ge=0)  # m/s: speed across the heading is 0 within this (0: free to slide, pedestrians)
 
     # -- consolidation (see avlabel.tracking.consolidation)

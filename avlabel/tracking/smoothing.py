@@ -78,7 +78,7 @@ def smooth(
     initial_mean, initial_covariance = motion.initial_state(measurements[0], noise_std[0], table.initial_speed, table.birth_yaw_noise)
     means, covariances, aligned = kernels._filter_and_smooth(
         np.ascontiguousarray(times_s[frames], dtype=np.float64), observation_at, measurements, noise_std, initial_mean, initial_covariance,
-        table.acceleration_noise, table.yaw_acceleration_noise, table.vertical_noise, table.yaw_gate,
+        table.acceleration_noise, table.yaw_acceleration_noise, table.vertical_noise, table.yaw_gate, table.velocity_gate,
     )
 
     observed = observation_at >= 0

@@ -68,7 +68,7 @@ def test_sequential_scalar_updates_equal_the_joint_update(measured):
     measurement[6] = 0.0 if measured[6] else np.nan
     expected_mean, expected_covariance, _ = motion.update(mean, covariance, measurement, noise_std)
     means, covariances = mean[None].copy(), covariance[None].copy()
-    kernels._update_many(means, covariances, measurement[None], noise_std[None], np.array([10.0]))
+    kernels._update_many(means, covariances, measurement[None], noise_std[None], np.array([10.0]), np.array([1e6]))
     np.testing.assert_allclose(means[0], expected_mean, atol=1e-10)
     np.testing.assert_allclose(covariances[0], expected_covariance, atol=1e-10)
 
@@ -77,16 +77,29 @@ def test_a_yaw_across_the_track_is_not_used():
     mean, covariance = np.zeros(7), np.diag([1.0, 1.0, 1.0, 0.01, 1.0, 1.0, 0.1])
     means, covariances = mean[None].copy(), covariance[None].copy()
     measurement = np.array([[np.nan, np.nan, np.nan, math.pi / 2, np.nan, np.nan, np.nan]])  # a box fitted across
-    kernels._update_many(means, covariances, measurement, np.full((1, 7), 0.1), np.array([0.5]))
+    kernels._update_many(means, covariances, measurement, np.full((1, 7), 0.1), np.array([0.5]), np.array([1e6]))
     assert means[0, 3] == 0.0 and covariances[0, 3, 3] == 0.01
 
+
+
+def test_a_velocity_far_from_the_tracks_is_not_used_and_a_near_one_is():
+    mean, covariance = np.zeros(7), np.diag([1.0, 1.0, 1.0, 0.01, 0.25, 0.25, 0.1])
+    mean[4] = 6.0
+    noise_std = np.full((1, 7), 0.6)
+    far = np.array([[np.nan, np.nan, np.nan, np.nan, 0.3, 1.2, np.nan]])  # 5.8 m/s off: 7.4 std of the innovation
+    means, covariances = mean[None].copy(), covariance[None].copy()
+    kernels._update_many(means, covariances, far, noise_std, np.array([0.5]), np.array([4.0]))
+    np.testing.assert_array_equal(means[0], mean)
+    near = np.array([[np.nan, np.nan, np.nan, np.nan, 5.5, 0.5, np.nan]])
+    kernels._update_many(means, covariances, near, noise_std, np.array([0.5]), np.array([4.0]))
+    assert means[0, 4] < 6.0 and means[0, 5] > 0.0
 
 def test_update_moves_a_flipped_yaw_next_to_the_track():
     mean, covariance = np.zeros(7), np.eye(7)
     mean[3] = 0.1
     means, covariances = mean[None].copy(), covariance[None].copy()
     measurement = np.array([[np.nan, np.nan, np.nan, 0.1 + math.pi, np.nan, np.nan, np.nan]])  # the same heading, turned round
-    kernels._update_many(means, covariances, measurement, np.full((1, 7), 0.1), np.array([0.5]))
+    kernels._update_many(means, covariances, measurement, np.full((1, 7), 0.1), np.array([0.5]), np.array([1e6]))
     assert means[0, 3] == pytest.approx(0.1)
 
 
@@ -103,7 +116,7 @@ def test_filter_and_smooth_matches_the_numpy_twin(count):
     measurements[:, 3] += math.pi * (rng.random(len(observed)) < 0.2)  # flipped yaws
     noise_std = rng.uniform(0.1, 0.5, (len(observed), 7))
     mean, covariance = motion.initial_state(measurements[0], noise_std[0], 10.0)
-    means, covariances, aligned = kernels._filter_and_smooth(steps_s, observation_at, measurements, noise_std, mean, covariance, 3.0, 1.0, 0.2, 10.0)
+    means, covariances, aligned = kernels._filter_and_smooth(steps_s, observation_at, measurements, noise_std, mean, covariance, 3.0, 1.0, 0.2, 10.0, 1e6)
     expected_means, expected_covariances = _numpy_smoother(steps_s, observation_at, measurements, noise_std, mean, covariance, 3.0, 1.0, 0.2)
     np.testing.assert_allclose(means, expected_means, atol=1e-8)
     np.testing.assert_allclose(covariances, expected_covariances, atol=1e-8)
