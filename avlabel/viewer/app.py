@@ -144,6 +144,8 @@ class ViewerApp:
         self._last_refresh = -math.inf
         self._wanted: int | None = None  # the sweep the slider asked for, shown once read
         self._passed: list[int] = []  # sweeps the slider asked for before it, since the last shown
+        self._read_ahead_at: float | None = None  # when the slider has rested long enough to read around it
+        self._mouse_taken = False  # a press in the 3D view the viewer handles, until let go
         controller.defer_read_ahead = True  # reads ahead start once the window has the sweep (refresh)
         self._build()
         self.refresh(Change.FRAME | Change.LABELS | Change.SELECTION | Change.VIEW)
@@ -234,6 +236,7 @@ class ViewerApp:
         if Change.FRAME in change:
             self._wanted = None  # the keys moved on from where the slider was
             self._passed.clear()
+            self._read_ahead_at = None
         self.refresh(change | Change.VIEW)
         return change
 
@@ -257,6 +260,7 @@ class ViewerApp:
     def go_to_frame(self, index: int) -> Change:
         self._wanted = None
         self._passed.clear()
+        self._read_ahead_at = None
         change = self.controller.go_to_frame(index)
         self.refresh(change | Change.VIEW)
         return change
@@ -303,7 +307,9 @@ class ViewerApp:
             return
         index, self._wanted = self._wanted, None
         self._passed.clear()
-        change = self.controller.go_to_frame(index)
+        # no reads around it yet: while the slider moves, they would only hold up the next one
+        change = self.controller.go_to_frame(index, read_ahead=False)
+        self._read_ahead_at = time.monotonic() + PROGRESS_S
         self.refresh(change | Change.VIEW)
 
     def _on_key(self, event: gui.KeyEvent) -> bool:
@@ -328,8 +334,15 @@ class ViewerApp:
 
     def _on_mouse(self, event: gui.MouseEvent) -> gui.Widget.EventCallbackResult:
         """Ctrl+click selects, Ctrl+Shift+click creates, Ctrl+drag on the selected cuboid
-        moves it along the ground (one edit when let go); anything else turns the view."""
+        moves it along the ground (one edit when let go); anything else turns the view.
+        What the viewer handles it consumes, press to release, so the view does not also
+        turn (HANDLED would let the scene widget handle the event too)."""
         kind = gui.MouseEvent.Type
+        consumed = gui.Widget.EventCallbackResult.CONSUMED
+        if self._mouse_taken and not self.controller.dragging:
+            if event.type == kind.BUTTON_UP:
+                self._mouse_taken = False
+            return consumed
         if self.controller.dragging:
             point = self.ground_point(event.x - self.scene.frame.x, event.y - self.scene.frame.y)
             if event.type == kind.DRAG and point is not None:
@@ -341,20 +354,22 @@ class ViewerApp:
             elif event.type == kind.BUTTON_UP:
                 if point is not None:
                     self.controller.drag_to(point)
+                self._mouse_taken = False
                 self.refresh(self._guarded(self.controller.end_drag) | Change.VIEW)
-            return gui.Widget.EventCallbackResult.HANDLED
+            return consumed
         if event.type != kind.BUTTON_DOWN or not event.is_modifier_down(gui.KeyModifier.CTRL):
             return gui.Widget.EventCallbackResult.IGNORED
+        self._mouse_taken = True  # until the button is let go
         point = self.ground_point(event.x - self.scene.frame.x, event.y - self.scene.frame.y)
         if point is None:
-            return gui.Widget.EventCallbackResult.HANDLED
+            return consumed
         if event.is_modifier_down(gui.KeyModifier.SHIFT):
             change = self._guarded(lambda: self.controller.create_at(point))
         else:
             change = self._guarded(lambda: self.controller.select_at(point))
             self.controller.begin_drag(point)  # when the press is on the (now) selected cuboid
         self.refresh(change | Change.VIEW)
-        return gui.Widget.EventCallbackResult.HANDLED
+        return consumed
 
     def _guarded(self, call) -> Change:  # type: ignore[no-untyped-def]
         try:
@@ -577,6 +592,9 @@ class ViewerApp:
         running = self.application.run_one_tick() and self.open
         self._show_wanted()
         now = time.monotonic()
+        if self._read_ahead_at is not None and self._wanted is None and now >= self._read_ahead_at:
+            self._read_ahead_at = None
+            self.controller.read_ahead(now=True)  # the slider has come to rest
         if self._settle_at and now >= self._settle_at[0]:
             while self._settle_at and now >= self._settle_at[0]:
                 self._settle_at.pop(0)

@@ -232,33 +232,34 @@ def send_click(x: int, y: int, *, modifiers: tuple[str, ...] = ()) -> None:
 
 
 def send_drag(
-    start: tuple[int, int], end: tuple[int, int], *, modifiers: tuple[str, ...] = (), steps: int = 10, between: Callable[[], None] | None = None
+    start: tuple[int, int], end: tuple[int, int], *, modifiers: tuple[str, ...] = (), steps: int = 10, between: Callable[[str], None] | None = None
 ) -> None:
     """Drag with the left mouse button from screen pixel `start` to `end` (XTEST): press,
     move there in `steps` motions, let go; `modifiers` ("ctrl", "shift") held throughout.
-    `between` runs after each event is sent (the caller turns its event loop there: a
-    window that reads the pointer's position when it handles a press must see the press
-    before the pointer moves on)."""
+    `between(kind)` runs after each event is sent, kind "press", "move" or "release" (the
+    caller turns its event loop there until the window has handled it: a window that reads
+    the pointer's position when it handles a press must see the press before the pointer
+    moves on)."""
     with _xtest() as (xtest, x11, display):
         codes = [x11.XKeysymToKeycode(display, x11.XStringToKeysym(_KEYSYMS[name].encode())) for name in modifiers]
 
-        def sent() -> None:
+        def sent(kind: str) -> None:
             x11.XFlush(display)
             if between is not None:
-                between()
+                between(kind)
 
         xtest.XTestFakeMotionEvent(display, -1, int(start[0]), int(start[1]), 0)
         for code in codes:
             xtest.XTestFakeKeyEvent(display, code, 1, 0)
-        sent()
+        sent("move")
         xtest.XTestFakeButtonEvent(display, 1, 1, 0)
-        sent()
+        sent("press")
         for step in range(1, steps + 1):
             x = start[0] + (end[0] - start[0]) * step / steps
             y = start[1] + (end[1] - start[1]) * step / steps
             xtest.XTestFakeMotionEvent(display, -1, int(round(x)), int(round(y)), 0)
-            sent()
+            sent("move")
         xtest.XTestFakeButtonEvent(display, 1, 0, 0)
         for code in reversed(codes):
             xtest.XTestFakeKeyEvent(display, code, 0, 0)
-        sent()
+        sent("release")

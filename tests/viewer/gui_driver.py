@@ -80,10 +80,15 @@ def main(log_path: Path, out: Path) -> int:
     edits_before = len(controller.session.labels.metadata.get("history", [])), controller.session.dirty
     before_drag = controller.selected_cuboid().center.copy() if controller.selected_cuboid() is not None else None
 
-    def turn_the_loop() -> None:
+    def turn_the_loop(kind: str) -> None:
+        """Until the window has handled the event (the press grabbed the box, the release let
+        it go), and at least 50 ms."""
         started = time.monotonic()
-        while time.monotonic() - started < 0.05:
+        while time.monotonic() - started < 5.0:
             application.run_one_tick()
+            handled = {"press": controller.dragging, "release": not controller.dragging}.get(kind, True)
+            if handled and time.monotonic() - started >= 0.05:
+                break
 
     send_drag(
         (frame.x + scene.x + click_x, frame.y + scene.y + click_y), (frame.x + scene.x + to_x, frame.y + scene.y + to_y),
