@@ -96,7 +96,12 @@ def stitching_costs(
     metres. A parked piece (`parked`, see consolidation.is_stationary) and another that is
     parked or may be standing still (velocity within about 2 std of 0 throughout), up to
     `parked_stitch_seconds` apart, join when their centres lie within their class's
-    `stationary_extent`, at a cost of that distance in units of the extent.
+    `stationary_extent`, at a cost of that distance in units of the extent. Two pieces
+    that may both be standing still but neither parked (short pieces, whose velocities are
+    too poorly known to show motion either way) join only as far apart as the class's
+    `stationary_extent` plus `moving_speed` times the gap (at that distance's share of
+    it): the extrapolation of such a piece agrees with almost anything, and joined two
+    short pieces of neighbouring parked cars six metres apart.
 
     Each piece's centres were re-centred at its own one size (`sizes`, (3,) each, see
     shape.py); two pieces of one object seen at different sizes may thus disagree by half
@@ -136,10 +141,17 @@ def stitching_costs(
             if not plausible[later]:
                 continue
             mismatch = config.class_mismatch_cost if labels[later] != labels[earlier] else 0.0
+            separation = float(np.linalg.norm(tracks[earlier].means[end_index, :2] - tracks[later].means[0, :2]))
             if (parked[earlier] or parked[later]) and standing[earlier] and standing[later] and gap <= config.parked_stitch_seconds:
-                separation = float(np.linalg.norm(tracks[earlier].means[end_index, :2] - tracks[later].means[0, :2]))
                 if separation <= table.stationary_extent:
                     costs[earlier, later] = separation / table.stationary_extent + mismatch
+                continue
+            if standing[earlier] and standing[later]:
+                # Neither piece shows motion: the object moved no faster than what its class
+                # calls moving, whatever their poorly known velocities would let it reach.
+                allowance = table.stationary_extent + table.moving_speed * gap
+                if gap <= config.stitch_seconds and separation <= allowance:
+                    costs[earlier, later] = separation / allowance + mismatch
                 continue
             if gap > config.stitch_seconds:
                 continue

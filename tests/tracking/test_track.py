@@ -610,3 +610,31 @@ def test_radar_velocities_far_from_the_tracks_are_not_used():
     assert [len(frame) for frame in result] == [1] * count
     velocities = np.stack([frame.cuboids[0].velocity for frame in result])
     assert np.max(np.linalg.norm(velocities - [6.0, 0.0], axis=1)) < 0.5
+
+
+@pytest.mark.parametrize("seed", [1, 4, 6])
+def test_two_short_pieces_showing_no_motion_are_not_joined_across_a_row_of_parked_cars(seed):
+    # Two parked cars side by side, 6.5 m apart, each seen briefly and sparsely (as on tuning
+    # log 24, where a parked car's short piece and, 2.3 s later, boxes fitted across its
+    # neighbours made one "moving" track that ended another parked car's carried boxes).
+    # Neither piece is long or steady enough to be parked, nor shows any motion; whatever
+    # their poorly known velocities would let them reach, they are two objects.
+    rng = np.random.default_rng(seed)
+    count = 60
+    first = np.array([30.0, 20.0, 0.8, *CAR, -0.5])
+    second = first.copy()
+    second[:2] -= 6.5 * np.array([math.sin(0.5), math.cos(0.5)])  # beside it, across its axis
+    per_frame = []
+    for step in range(count):
+        detections = []
+        for box, start in ((first, 20), (second, 46)):
+            if start <= step < start + 6:
+                noisy = box.copy()
+                noisy[:2] += rng.normal(0.0, 0.35, 2)
+                detections.append((noisy, "car", 60, [2.5, 1.9, 1.5]))
+        per_frame.append(detections)
+    result = track(_cuboids(per_frame), TrackingConfig(), poses=_static_poses(count, (0.0, -20.0)))
+    assert len(_track_ids(result)) == 2
+    for track_id in _track_ids(result):
+        centres = np.array([cuboid.center[:2] for frame in result for cuboid in frame if cuboid.track_id == track_id])
+        assert np.linalg.norm(centres.max(axis=0) - centres.min(axis=0)) < 2.0
