@@ -453,13 +453,15 @@ def _join_car_pieces(
     Where a car returns nothing (glass, a dark wheel arch), its rear face and its side, or
     its bonnet and its roof, come apart. Two clusters whose bird's-eye bounding boxes lie
     within `piece_gap` of each other are joined when the rectangle fitted to both together
-    still fits a car (the class's maximum length and width plus `piece_slack`) and each is
+    still fits a car (the class's maximum length and width plus `piece_slack`, which may be negative) and each is
     of car height (top at most the car's maximum height) and no rougher than a car's
     surface (foliage: a hedge beside a parked car). Pieces a person could be (at most
     `piece_person_extent` across and taller than `piece_person_top`) never join: people
-    walk beside cars. Nor do pieces the sensor saw through: beams that crossed the joined
-    footprint, between the pieces' lowest and highest point, and went on beyond it (the
-    gap between two cars parked side by side; see kernels._seen_through). `rows` (N, 6)
+    walk beside cars. Nor do pieces the sensor saw through: more than
+    `piece_max_seen_through` beams that crossed the joined footprint (shrunk by
+    `piece_see_through_margin`) in the lower `piece_see_through_band` of the pieces'
+    height span (doors, not windows, which beams do pass) and went on beyond it (the gap
+    between two cars parked side by side; see kernels._seen_through). `rows` (N, 6)
     are the clustered points with their rings (roughness); `points` all points of the
     sweep, `candidates` (N,) the index of each clustered point among them, `sensor` (3,)
     the LiDAR's position. Nearest pairs are joined first, and a joined group grows
