@@ -172,6 +172,7 @@ class ScoreConfig(_Section):
     visible_softness: float = Field(0.3, gt=0)  # width of the ramp around min_visible_length
     visible_width_softness: float = Field(0.05, gt=0)  # width of the ramp around min_visible_width
     speed_softness: float = Field(1.0, gt=0)  # m/s, width of the ramp around max_speed
+    roughness_reference_step_degrees: float = Field(0.18, gt=0)  # max_roughness holds for a scanner shooting this often along a ring (coarser: scaled)
     min_roughness_triples: int = Field(6, ge=1)
     sight_preference: float = Field(0.3, ge=0, le=1)  # how much a partly seen length prefers the line of sight  # fewer scan-line triples: roughness unknown
 

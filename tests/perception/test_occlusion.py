@@ -243,3 +243,18 @@ def test_a_sparse_object_turns_on_a_clear_ratio_of_contradicting_points():
     assert clearly_fewer(np.array([20, 20]), np.array([40, 30]), 15, 5.0).tolist() == [True, False]
     # A far, sparse one: 6 against none decide; 4 against none are too few to tell.
     assert clearly_fewer(np.array([0, 0, 1]), np.array([6, 4, 6]), 15, 5.0).tolist() == [True, False, True]
+
+
+def test_roughness_thresholds_scale_with_a_coarser_scanner():
+    from avlabel.perception.propose import _roughness_scale
+
+    def sweep(shots_per_ring: int, rings: int = 4) -> np.ndarray:
+        points = np.zeros((shots_per_ring * rings, 6), np.float32)
+        points[:, 5] = np.repeat(np.arange(rings), shots_per_ring)
+        return points
+
+    assert _roughness_scale(sweep(2048), 0.18) == 1.0  # as fine as the reference: as is
+    assert _roughness_scale(sweep(720), 0.18) == pytest.approx(np.sqrt(0.5 / 0.18))
+    unknown = sweep(720)
+    unknown[:, 5] = -1
+    assert _roughness_scale(unknown, 0.18) == 1.0
