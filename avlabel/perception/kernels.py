@@ -995,27 +995,17 @@ def _foot_hidden(
     min_height), and the cluster's own points are never nearer than its nearest point.
     Returns (K,) shares in [0, 1], NaN for clusters not `selected` (K,) bool."""
     columns = max(int(np.ceil(2.0 * np.pi / column_width)), 1)
-    count = points.shape[0]
-    # Occluders by column (counting sort): their range and the tangent of their elevation.
-    column_of = np.full(count, -1, np.int64)
-    sizes = np.zeros(columns + 1, np.int64)
-    for point in range(count):
-        if heights[point] >= min_height:
-            column_of[point] = _bearing_column(points[point, 0], points[point, 1], origin, column_width, columns)
-            sizes[column_of[point] + 1] += 1
-    for column in range(columns):
-        sizes[column + 1] += sizes[column]
-    column_offsets = sizes.copy()
-    ranges = np.empty(column_offsets[columns])
-    slopes = np.empty(column_offsets[columns])
-    for point in range(count):
-        column = column_of[point]
-        if column >= 0:
-            dx = points[point, 0] - origin[0]
-            dy = points[point, 1] - origin[1]
-            ranges[sizes[column]] = np.sqrt(dx * dx + dy * dy)
-            slopes[sizes[column]] = (points[point, 2] - origin[2]) / max(ranges[sizes[column]], 1e-6)
-            sizes[column] += 1
+    # Occluders by column (see `_bearing_index`): their range and the tangent of their elevation.
+    occluders = np.flatnonzero(heights >= min_height)
+    order, column_offsets = _bearing_index(points[occluders], origin, column_width)
+    ranges = np.empty(order.shape[0])
+    slopes = np.empty(order.shape[0])
+    for slot in range(order.shape[0]):
+        point = occluders[order[slot]]
+        dx = points[point, 0] - origin[0]
+        dy = points[point, 1] - origin[1]
+        ranges[slot] = np.sqrt(dx * dx + dy * dy)
+        slopes[slot] = (points[point, 2] - origin[2]) / max(ranges[slot], 1e-6)
     tan_margin = np.tan(margin)
     clusters = offsets.shape[0] - 1
     result = np.full(clusters, np.nan)
