@@ -496,9 +496,7 @@ def _join_car_pieces(
     eligible = np.flatnonzero((top <= car.max_height) & (diagonal <= np.hypot(longest, widest)) & ~person)
     if len(eligible) < 2:
         return labels
-    gap_x = np.maximum(low_x[eligible, None] - high_x[None, eligible], low_x[None, eligible] - high_x[eligible, None])
-    gap_y = np.maximum(low_y[eligible, None] - high_y[None, eligible], low_y[None, eligible] - high_y[eligible, None])
-    gap = np.hypot(np.maximum(gap_x, 0.0), np.maximum(gap_y, 0.0))
+    gap = _box_gaps(statistics, eligible, eligible)
     first, second = np.nonzero(np.triu(gap <= settings.piece_gap, 1))
     if len(first) == 0:
         return labels
@@ -641,9 +639,7 @@ def _absorb_low_fragments(xyz: np.ndarray, heights: np.ndarray, labels: np.ndarr
     pieces = np.flatnonzero(top <= settings.fragment_max_top)
     if len(pieces) == 0:
         return labels
-    gap_x = np.maximum(low_x[None, :] - high_x[pieces, None], low_x[pieces, None] - high_x[None, :])
-    gap_y = np.maximum(low_y[None, :] - high_y[pieces, None], low_y[pieces, None] - high_y[None, :])
-    gap = np.hypot(np.maximum(gap_x, 0.0), np.maximum(gap_y, 0.0))
+    gap = _box_gaps(statistics, pieces, np.arange(clusters))
     union = np.hypot(np.maximum(high_x[pieces, None], high_x[None, :]) - np.minimum(low_x[pieces, None], low_x[None, :]),
                      np.maximum(high_y[pieces, None], high_y[None, :]) - np.minimum(low_y[pieces, None], low_y[None, :]))
     allowed = (gap <= settings.fragment_gap) & (union <= settings.fragment_max_extent) & (top[None, :] > top[pieces, None])
@@ -714,6 +710,15 @@ def _merge_along_sight(
     clustered = merged >= 0
     _, merged[clustered] = np.unique(roots[merged[clustered]], return_inverse=True)
     return merged
+
+
+def _box_gaps(statistics: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Bird's-eye distance (R, C) between the bounding boxes of clusters `rows` and
+    `columns` (0 where they overlap); statistics as from kernels._cluster_statistics."""
+    low_x, high_x, low_y, high_y = (statistics[:, column] for column in range(4))
+    gap_x = np.maximum(low_x[None, columns] - high_x[rows, None], low_x[rows, None] - high_x[None, columns])
+    gap_y = np.maximum(low_y[None, columns] - high_y[rows, None], low_y[rows, None] - high_y[None, columns])
+    return np.hypot(np.maximum(gap_x, 0.0), np.maximum(gap_y, 0.0))
 
 
 def _contiguous(labels: np.ndarray) -> np.ndarray:

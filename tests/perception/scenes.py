@@ -27,6 +27,18 @@ class Scene:
     labels: tuple[str, ...]  # (K,) class of each box
 
 
+def _rays(beams: int, azimuth_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sensor's shots: `beams` from +2 to -24.8 degrees, `azimuth_steps` around from
+    -pi. Returns the azimuths (A,) and unit directions (beams * A, 3), ring-major."""
+    elevations = np.deg2rad(np.linspace(2.0, -24.8, beams))
+    azimuths = np.linspace(-np.pi, np.pi, azimuth_steps, endpoint=False)
+    elevation_grid, azimuth_grid = np.meshgrid(elevations, azimuths, indexing="ij")
+    directions = np.stack(
+        [np.cos(elevation_grid) * np.cos(azimuth_grid), np.cos(elevation_grid) * np.sin(azimuth_grid), np.sin(elevation_grid)], axis=-1
+    ).reshape(-1, 3)
+    return azimuths, directions
+
+
 def ray_box(origin: np.ndarray, directions: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Distance along each ray (R, 3) from `origin` (3,) to where it enters the box
     [x, y, z_bottom, length, width, height, yaw]; inf where it misses."""
@@ -50,12 +62,7 @@ def box_scene(
     """One sweep over flat ground (z = 0) with the given boxes [x, y, z_bottom, length,
     width, height, yaw] (semantic "object", instance = index, label "car"), range noise
     of `noise` metres."""
-    elevations = np.deg2rad(np.linspace(2.0, -24.8, beams))
-    azimuths = np.linspace(-np.pi, np.pi, azimuth_steps, endpoint=False)
-    elevation_grid, azimuth_grid = np.meshgrid(elevations, azimuths, indexing="ij")
-    directions = np.stack(
-        [np.cos(elevation_grid) * np.cos(azimuth_grid), np.cos(elevation_grid) * np.sin(azimuth_grid), np.sin(elevation_grid)], axis=-1
-    ).reshape(-1, 3)
+    azimuths, directions = _rays(beams, azimuth_steps)
     origin = np.array([0.0, 0.0, SENSOR_HEIGHT])
     with np.errstate(divide="ignore"):
         hit_range = np.where(directions[:, 2] < 0, -origin[2] / directions[:, 2], np.inf)
@@ -121,13 +128,7 @@ def street_scene(
         radius = rng.uniform(1.5, 3.0)
         objects.append((np.array([x, y, 2.5, radius * 2, radius * 2, rng.uniform(2, 4), rng.uniform(0, 1)]), VEGETATION, -1, None))
 
-    # Rays: 64 beams from +2 to -24.8 degrees, azimuth_steps around.
-    elevations = np.deg2rad(np.linspace(2.0, -24.8, beams))
-    azimuths = np.linspace(-np.pi, np.pi, azimuth_steps, endpoint=False)
-    elevation_grid, azimuth_grid = np.meshgrid(elevations, azimuths, indexing="ij")
-    directions = np.stack(
-        [np.cos(elevation_grid) * np.cos(azimuth_grid), np.cos(elevation_grid) * np.sin(azimuth_grid), np.sin(elevation_grid)], axis=-1
-    ).reshape(-1, 3)
+    azimuths, directions = _rays(beams, azimuth_steps)
     rings = np.repeat(np.arange(beams), azimuth_steps)
     origin = np.array([0.0, 0.0, SENSOR_HEIGHT])
 
