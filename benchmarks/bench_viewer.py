@@ -89,7 +89,7 @@ def run(log_path: Path, switches: int, display: str) -> None:
     from avlabel.io.logstore import DriveLog
     from avlabel.viewer.app import ViewerApp, _material
     from avlabel.viewer.controller import Change, ViewerController
-    from avlabel.viewer.display import capture_screen
+    from avlabel.viewer.display import stale_scene_pixels
 
     work = log_path.parent / f"{log_path.stem}.bench"
     work.mkdir(parents=True, exist_ok=True)
@@ -270,13 +270,7 @@ def run(log_path: Path, switches: int, display: str) -> None:
 
     # the screen after the window settled shows the last sweep
     loop_for(1.0)
-    frame_rect, scene_rect = viewer.window.os_frame, viewer.scene.frame
-    shown = capture_screen(frame_rect.x + scene_rect.x, frame_rect.y + scene_rect.y, scene_rect.width, scene_rect.height)
-    viewer.scene.force_redraw()
-    viewer.window.post_redraw()
-    loop_for(1.0)
-    redrawn = capture_screen(frame_rect.x + scene_rect.x, frame_rect.y + scene_rect.y, scene_rect.width, scene_rect.height)
-    stale_pixels = int((np.abs(shown.astype(int) - redrawn).sum(axis=2) > 30).sum())
+    stale_pixels, _ = stale_scene_pixels(viewer, lambda: loop_for(1.0))
 
     # peer: re-adding the points to the scene on every switch
     scene = viewer.scene.scene

@@ -125,6 +125,21 @@ class _XImage(ctypes.Structure):
     ]
 
 
+def stale_scene_pixels(viewer, wait) -> tuple[int, np.ndarray]:
+    """How many pixels of a viewer's 3D view change when it is made to redraw (summed RGB
+    difference over 30): non-zero when the window showed an older picture than its scene
+    holds; and the redrawn picture (H, W, 3). `viewer` is an avlabel.viewer.app.ViewerApp;
+    `wait()` runs its event loop until the redraw is on screen."""
+    frame, scene = viewer.window.os_frame, viewer.scene.frame
+    box = (frame.x + scene.x, frame.y + scene.y, scene.width, scene.height)
+    shown = capture_screen(*box)
+    viewer.scene.force_redraw()
+    viewer.window.post_redraw()
+    wait()
+    redrawn = capture_screen(*box)
+    return int((np.abs(shown.astype(int) - redrawn).sum(axis=2) > 30).sum()), redrawn
+
+
 def capture_screen(x: int, y: int, width: int, height: int) -> np.ndarray:
     """Pixels of the X screen (DISPLAY) in a rectangle: (height, width, 3) uint8 RGB.
     Expects a 24-bit TrueColor screen (as Xvfb -screen 0 WxHx24 gives)."""

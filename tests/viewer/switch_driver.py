@@ -26,7 +26,7 @@ import open3d.visualization.gui as gui
 
 from avlabel.viewer.app import ViewerApp
 from avlabel.viewer.controller import ViewerController
-from avlabel.viewer.display import capture_screen
+from avlabel.viewer.display import stale_scene_pixels
 
 
 def main(log_path: Path, out: Path, mode: str, switches: int) -> int:
@@ -48,16 +48,11 @@ def main(log_path: Path, out: Path, mode: str, switches: int) -> int:
         viewer.go_to_frame((step + 1) % count)
         application.run_one_tick()
     settle(1.5)
-    frame, scene = viewer.window.os_frame, viewer.scene.frame
-    shown = capture_screen(frame.x + scene.x, frame.y + scene.y, scene.width, scene.height)
-    viewer.scene.force_redraw()
-    viewer.window.post_redraw()
-    settle(1.5)
-    redrawn = capture_screen(frame.x + scene.x, frame.y + scene.y, scene.width, scene.height)
+    stale_pixels, redrawn = stale_scene_pixels(viewer, lambda: settle(1.5))
     record = {
         "switches": switches,
         "frame_index": controller.frame_index,
-        "stale_pixels": int((np.abs(shown.astype(int) - redrawn).sum(axis=2) > 30).sum()),
+        "stale_pixels": stale_pixels,
         "drawn_pixels": int((redrawn.astype(int).sum(axis=2) > 150).sum()),
     }
     viewer.close()
