@@ -110,3 +110,34 @@ def complete_to_size(
         shift = np.where(beyond, direction * (new - old) / 2, 0.0)
         centres += shift[:, None] * axis
     return centres, new_length, new_width
+
+
+def complete_along_sight(
+    centres: np.ndarray,
+    length: np.ndarray,
+    width: np.ndarray,
+    yaw: np.ndarray,
+    target_length: np.ndarray,
+    target_width: np.ndarray,
+    sensor_xy: np.ndarray,
+    away_share: np.ndarray | float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grow rectangles (K,) to at least the target sizes along the line of sight.
+
+    For small round bodies (people), whose fitted axes say little about where the unseen
+    part is: the box's extent along the line of sight from `sensor_xy` grows by
+    D_new - D_seen, `away_share` of it behind what was seen and the rest in front (the
+    seen points already reach into a round body); across the line of sight it grows
+    evenly. Returns centres (K, 2), length, width."""
+    centres = np.array(centres, dtype=np.float64, copy=True)
+    new_length = np.maximum(length, target_length)
+    new_width = np.maximum(width, target_width)
+    sight = centres - np.asarray(sensor_xy, dtype=np.float64)[None, :]
+    distance = np.hypot(sight[:, 0], sight[:, 1])
+    sight = np.divide(sight, distance[:, None], out=np.zeros_like(sight), where=distance[:, None] > 0)
+    angle = yaw - np.arctan2(sight[:, 1], sight[:, 0])
+    along_cos, along_sin = np.abs(np.cos(angle)), np.abs(np.sin(angle))
+    seen_depth = along_cos * length + along_sin * width
+    new_depth = along_cos * new_length + along_sin * new_width
+    shift = (np.asarray(away_share, dtype=np.float64) - 0.5) * np.maximum(new_depth - seen_depth, 0.0)
+    return centres + shift[:, None] * sight, new_length, new_width

@@ -70,8 +70,8 @@ class Classification:
 
 
 def _table(classes: dict[str, ClassConfig]) -> dict[str, np.ndarray]:
-    """Class rows as (1, C) arrays, one per field."""
-    fields = ClassConfig.model_fields
+    """Class rows as (1, C) arrays, one per numeric field."""
+    fields = [name for name, field in ClassConfig.model_fields.items() if field.annotation in (float, int)]
     return {name: np.array([[getattr(row, name) for row in classes.values()]], dtype=np.float64) for name in fields}
 
 

@@ -7,6 +7,8 @@ Sub-tables: [perception.ground], [perception.clustering], [perception.box_fit],
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from avlabel.structs import CLASSES
@@ -127,13 +129,19 @@ class ClassConfig(_Section):
     points_for_confidence: float = Field(30.0, gt=0)  # score support 1 - exp(-n / this)
     prior: float = Field(1.0, gt=0)  # relative frequency weight when choosing the class
     score_scale: float = Field(1.0, gt=0, le=1)  # a catch-all class is never sure: its scores shrink
+    # How a partly seen box grows to its size: "axes" along its own axes from the seen end
+    # (a car's face is its surface), "sight" along the line of sight, `away_share` of the
+    # missing depth behind what was seen (a person is round: the points already reach
+    # into the body, and a small blob's fitted axes mean little).
+    completion: Literal["axes", "sight"] = "axes"
+    away_share: float = Field(1.0, ge=0.5, le=1)
 
 
 def _default_classes() -> dict[str, ClassConfig]:
     return {
         "car": ClassConfig(length=4.5, width=1.9, height=1.6, min_length=3.2, max_length=5.6, min_width=1.4, max_width=2.3, min_height=1.1, max_height=2.2, points_for_confidence=40.0, min_visible_length=0.9, min_visible_width=0.15),
         "truck": ClassConfig(length=8.0, width=2.5, height=3.3, min_length=5.0, max_length=16.0, min_width=2.0, max_width=2.9, min_height=2.2, max_height=4.3, size_tolerance=0.35, points_for_confidence=60.0, prior=0.5, min_visible_length=1.8, min_visible_width=0.4),
-        "pedestrian": ClassConfig(length=0.55, width=0.45, height=1.7, min_length=0.2, max_length=1.1, min_width=0.2, max_width=1.0, min_height=1.2, max_height=2.0, size_tolerance=0.3, points_for_confidence=15.0, max_bottom=1.5, max_roughness=0.13, min_visible_width=0.08, max_speed=3.5),
+        "pedestrian": ClassConfig(length=0.55, width=0.45, height=1.7, min_length=0.2, max_length=1.1, min_width=0.2, max_width=1.0, min_height=1.2, max_height=2.0, size_tolerance=0.3, points_for_confidence=15.0, max_bottom=1.5, max_roughness=0.13, min_visible_width=0.08, max_speed=3.5, completion="sight", away_share=0.85),
         "cyclist": ClassConfig(length=1.8, width=0.7, height=1.7, min_length=1.2, max_length=2.3, min_width=0.3, max_width=1.1, min_height=1.5, max_height=2.1, size_tolerance=0.3, points_for_confidence=20.0, prior=0.5, min_visible_length=0.5, min_visible_width=0.1, max_roughness=0.07, max_speed=15.0, score_scale=0.7),
         "other": ClassConfig(length=1.0, width=1.0, height=1.0, min_length=0.1, max_length=4.0, min_width=0.1, max_width=3.0, min_height=0.3, max_height=3.0, size_tolerance=0.8, points_for_confidence=40.0, prior=0.2, score_scale=0.6, max_speed=3.0),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avlabel.perception.boxfit import complete_to_size, fit_rectangle
+from avlabel.perception.boxfit import complete_along_sight, complete_to_size, fit_rectangle
 from avlabel.perception.settings import BoxFitConfig
 from avlabel.structs import yaw_difference
 
@@ -89,3 +89,30 @@ def test_completion_grows_away_from_the_sensor():
     # Never shrinks.
     _, length, width = complete_to_size(np.zeros((1, 2)) + 5, np.array([6.0]), np.array([2.5]), np.array([0.3]), np.array([4.5]), np.array([1.8]), np.zeros(2))
     assert length[0] == 6.0 and width[0] == 2.5
+
+
+@pytest.mark.parametrize("bearing", [0.0, 0.7, 2.0, -2.6])
+@pytest.mark.parametrize("fitted_yaw", [0.0, 0.4, 1.2])
+def test_a_person_grows_along_the_line_of_sight(bearing, fitted_yaw):
+    # A person's blob 8 m away at any bearing, whatever axes the rectangle fit gave it.
+    sensor = np.array([1.0, -2.0])
+    sight = np.array([np.cos(bearing), np.sin(bearing)])
+    seen = sensor + 8.0 * sight
+    length, width = 0.5, 0.2
+    grown = lambda share: complete_along_sight(  # noqa: E731
+        seen[None], np.array([length]), np.array([width]), np.array([fitted_yaw]), np.array([0.55]), np.array([0.45]), sensor, share
+    )
+    # Depth along the line of sight, seen and grown, worked out by hand from the corners.
+    def depth(l: float, w: float) -> float:
+        corners = [np.array([a * l / 2, b * w / 2]) for a in (-1, 1) for b in (-1, 1)]
+        turned = [np.array([np.cos(fitted_yaw) * c[0] - np.sin(fitted_yaw) * c[1], np.sin(fitted_yaw) * c[0] + np.cos(fitted_yaw) * c[1]]) for c in corners]
+        along = [float(np.dot(c, sight)) for c in turned]
+        return max(along) - min(along)
+    missing = depth(0.55, 0.45) - depth(length, width)
+    centres, new_length, new_width = grown(0.85)
+    np.testing.assert_allclose(centres[0], seen + 0.35 * missing * sight, atol=1e-9)  # 85 % behind, 15 % in front
+    assert new_length[0] == 0.55 and new_width[0] == 0.45
+    centres, _, _ = grown(0.5)  # evenly: the centre stays
+    np.testing.assert_allclose(centres[0], seen, atol=1e-9)
+    centres, _, _ = grown(1.0)  # all behind: the near side stays where it was seen
+    np.testing.assert_allclose(np.dot(centres[0] - sensor, sight) - depth(0.55, 0.45) / 2, 8.0 - depth(length, width) / 2, atol=1e-9)
