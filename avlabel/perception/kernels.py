@@ -1073,8 +1073,8 @@ def _seen_through(
     boxes: np.ndarray, owners: np.ndarray, depth: float,
 ) -> np.ndarray:
     """How many points were seen through each box: the beam to the point crossed the box's
-    footprint between its bottom and top height, so a solid object there would have
-    stopped it (two parked cars side by side: the gap between their fronts shows what is
+    footprint between its bottom and top height (entering and leaving it within that
+    span), so a solid object there would have stopped it (two parked cars side by side: the gap between their fronts shows what is
     behind; one car's pieces never do).
 
     points (N, >=3) ego frame, owner (N,) the cluster of each point (-1 none), with the
@@ -1134,8 +1134,11 @@ def _seen_through(
                     leave = min(leave, max(t_one, t_two))
                 if not inside or enter > leave or (1.0 - leave) * np.sqrt(dx * dx + dy * dy) < depth:
                     continue
-                height = origin[2] + enter * (points[point, 2] - origin[2])
-                if z_low <= height <= z_high:
+                # The whole crossing within the band: a beam that enters at the body's
+                # lower edge and leaves below it went under the car, not through it.
+                entry_height = origin[2] + enter * (points[point, 2] - origin[2])
+                exit_height = origin[2] + leave * (points[point, 2] - origin[2])
+                if z_low <= entry_height <= z_high and z_low <= exit_height <= z_high:
                     found += 1
         result[box] = found
     return result
