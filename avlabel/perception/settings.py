@@ -68,7 +68,7 @@ class ClusteringConfig(_Section):
     piece_see_through_margin: float = Field(0.3, ge=0)  # metres the joined footprint shrinks by on every side for that search
     piece_column_degrees: float = Field(0.5, gt=0, le=10)  # bearing slices of the see-through search
     piece_person_extent: float = Field(0.9, gt=0)  # a piece at most this wide ...
-    piece_person_top: float = Field(1.75, gt=0)  # ... and taller than this may be a person: it never joins
+    piece_person_top: float = Field(1.6, gt=0)  # ... and taller than this may be a person: it never joins
     group_eps: float = Field(0.2, ge=0)  # bird's-eye radius that parts people in a group (0: off)
     group_band: tuple[float, float] = (1.0, 1.9)  # torso slice above ground, metres
     group_min_top: float = Field(1.5, gt=0)  # a group's top is at least this high ...
