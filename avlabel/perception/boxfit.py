@@ -87,6 +87,7 @@ def complete_to_size(
     target_width: np.ndarray,
     sensor_xy: np.ndarray,
     toward_sensor: np.ndarray | None = None,
+    sight_share: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grow rectangles (K,) to at least the target sizes (K,), away from the sensor.
 
@@ -95,11 +96,19 @@ def complete_to_size(
     put and the far end moves away; where `toward_sensor` (K,) is True the near end was
     hidden behind something else, so along the length the far end stays and the near end
     moves toward the sensor instead. When the sensor is beside the extent (a car's side
-    seen along its length), the extent grows evenly. Returns centres (K, 2), length, width.
+    seen along its length), the extent grows evenly.
+
+    Where `sight_share` (K,) is finite, the rectangle grows along the line of sight
+    instead (small round bodies, people, whose fitted axes say little about where the
+    unseen part is): its depth seen from `sensor_xy` grows by D_new - D_seen, that share
+    of it behind what was seen and the rest in front (the points already reach into a
+    round body), and its extent across the line of sight grows evenly.
+    Returns centres (K, 2), length, width.
     """
     centres = np.array(centres, dtype=np.float64, copy=True)
     new_length = np.maximum(length, target_length)
     new_width = np.maximum(width, target_width)
+    grown = centres.copy()
     heading = np.column_stack([np.cos(yaw), np.sin(yaw)])
     side = np.column_stack([-np.sin(yaw), np.cos(yaw)])
     flips = (np.zeros(len(centres), bool) if toward_sensor is None else np.asarray(toward_sensor, bool), np.zeros(len(centres), bool))
@@ -108,36 +117,15 @@ def complete_to_size(
         beyond = np.abs(sensor_offset) > old / 2
         direction = np.where(flip, 1.0, -1.0) * np.sign(sensor_offset)
         shift = np.where(beyond, direction * (new - old) / 2, 0.0)
-        centres += shift[:, None] * axis
-    return centres, new_length, new_width
-
-
-def complete_along_sight(
-    centres: np.ndarray,
-    length: np.ndarray,
-    width: np.ndarray,
-    yaw: np.ndarray,
-    target_length: np.ndarray,
-    target_width: np.ndarray,
-    sensor_xy: np.ndarray,
-    away_share: np.ndarray | float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grow rectangles (K,) to at least the target sizes along the line of sight.
-
-    For small round bodies (people), whose fitted axes say little about where the unseen
-    part is: the box's extent along the line of sight from `sensor_xy` grows by
-    D_new - D_seen, `away_share` of it behind what was seen and the rest in front (the
-    seen points already reach into a round body); across the line of sight it grows
-    evenly. Returns centres (K, 2), length, width."""
-    centres = np.array(centres, dtype=np.float64, copy=True)
-    new_length = np.maximum(length, target_length)
-    new_width = np.maximum(width, target_width)
-    sight = centres - np.asarray(sensor_xy, dtype=np.float64)[None, :]
-    distance = np.hypot(sight[:, 0], sight[:, 1])
-    sight = np.divide(sight, distance[:, None], out=np.zeros_like(sight), where=distance[:, None] > 0)
-    angle = yaw - np.arctan2(sight[:, 1], sight[:, 0])
-    along_cos, along_sin = np.abs(np.cos(angle)), np.abs(np.sin(angle))
-    seen_depth = along_cos * length + along_sin * width
-    new_depth = along_cos * new_length + along_sin * new_width
-    shift = (np.asarray(away_share, dtype=np.float64) - 0.5) * np.maximum(new_depth - seen_depth, 0.0)
-    return centres + shift[:, None] * sight, new_length, new_width
+        grown += shift[:, None] * axis
+    if sight_share is not None:
+        share = np.asarray(sight_share, dtype=np.float64)
+        sight = centres - np.asarray(sensor_xy, dtype=np.float64)[None, :]
+        distance = np.hypot(sight[:, 0], sight[:, 1])
+        sight = np.divide(sight, distance[:, None], out=np.zeros_like(sight), where=distance[:, None] > 0)
+        angle = yaw - np.arctan2(sight[:, 1], sight[:, 0])
+        along_cos, along_sin = np.abs(np.cos(angle)), np.abs(np.sin(angle))
+        missing = np.maximum(along_cos * (new_length - length) + along_sin * (new_width - width), 0.0)
+        by_sight = centres + (np.nan_to_num(share) - 0.5)[:, None] * missing[:, None] * sight
+        grown = np.where(np.isfinite(share)[:, None], by_sight, grown)
+    return grown, new_length, new_width

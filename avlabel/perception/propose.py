@@ -196,17 +196,11 @@ def propose_ego(
     width = np.where(classes.swapped, rectangles.length, rectangles.width)
     target_length = np.maximum(length, classes.typical_size[:, 0])
     target_width = np.maximum(width, classes.typical_size[:, 1])
-    seen_length, seen_width = length, width
-    centres, length, width = boxfit.complete_to_size(rectangles.centres, length, width, yaw, target_length, target_width, sensor_xy)
-    # Classes completed along the line of sight (people) instead.
-    rows = [config.classes[name] for name in classes.names]
-    by_sight = np.array([row.completion == "sight" for row in rows])[classes.label]
-    if by_sight.any():
-        away_share = np.array([row.away_share for row in rows])[classes.label]
-        sight_centres, _, _ = boxfit.complete_along_sight(
-            rectangles.centres, seen_length, seen_width, yaw, target_length, target_width, sensor_xy, away_share
-        )
-        centres = np.where(by_sight[:, None], sight_centres, centres)
+    # (Classes completed along the line of sight, people, grow that way instead.)
+    sight_share = np.array([row.away_share if row.completion == "sight" else np.nan for row in map(config.classes.get, classes.names)])
+    centres, length, width = boxfit.complete_to_size(
+        rectangles.centres, length, width, yaw, target_length, target_width, sensor_xy, sight_share=sight_share[classes.label]
+    )
 
     # Free space decides a partly seen length: grown the other way, would the box stand
     # where the sensor sees ground or another object? (Two cars side by side in a lot show

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avlabel.perception.boxfit import complete_along_sight, complete_to_size, fit_rectangle
+from avlabel.perception.boxfit import complete_to_size, fit_rectangle
 from avlabel.perception.settings import BoxFitConfig
 from avlabel.structs import yaw_difference
 
@@ -99,8 +99,9 @@ def test_a_person_grows_along_the_line_of_sight(bearing, fitted_yaw):
     sight = np.array([np.cos(bearing), np.sin(bearing)])
     seen = sensor + 8.0 * sight
     length, width = 0.5, 0.2
-    grown = lambda share: complete_along_sight(  # noqa: E731
-        seen[None], np.array([length]), np.array([width]), np.array([fitted_yaw]), np.array([0.55]), np.array([0.45]), sensor, share
+    grown = lambda share: complete_to_size(  # noqa: E731
+        seen[None], np.array([length]), np.array([width]), np.array([fitted_yaw]), np.array([0.55]), np.array([0.45]), sensor,
+        sight_share=np.array([share]),
     )
     # Depth along the line of sight, seen and grown, worked out by hand from the corners.
     def depth(l: float, w: float) -> float:
