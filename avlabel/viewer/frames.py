@@ -178,11 +178,11 @@ class LogFrames:
     def read_ahead(self, indices: list[int], prepare: Callable[[FrameView], None] | None = None) -> None:
         """Read these sweeps in the background, most likely first, instead of whatever was
         planned before: reads not started yet are dropped and re-planned in this order, and a
-        read under way of a sweep no longer asked for stops once the sweep itself is read
-        (before its cameras), so dragging the slider does not pile up reads of sweeps
-        already passed. `prepare` runs on each of them once read (also when it was
-        cached already), in the same thread: what the window will want of the sweep besides
-        the sweep itself."""
+        read under way of a sweep no longer asked for stops at its next step (once the sweep
+        itself is read, or before its next camera) and its pictures are not drawn, so
+        dragging the slider does not pile up reads of sweeps already passed. `prepare` runs
+        on each of them once read (also when it was cached already), in the same thread:
+        what the window will want of the sweep besides the sweep itself."""
         if self._executor is None:
             return
         wanted = [index for index in dict.fromkeys(indices) if 0 <= index < len(self)][: self._cache_size - 2]
@@ -218,7 +218,7 @@ class LogFrames:
                 return
             finally:
                 self._reading = None
-        if prepare is not None and view is not None:
+        if prepare is not None and view is not None and index in self._plan:  # not for a sweep the slider has passed meanwhile
             try:
                 prepare(view)  # before the sweep counts as ready: the window then finds both
             except Exception:  # the window prepares it again when it shows the sweep, and reports there
@@ -235,8 +235,9 @@ class LogFrames:
             self._cache.popitem(last=False)
 
     def _load(self, index: int, keep_going: Callable[[], bool] | None = None) -> FrameView | None:
-        """Read and prepare sweep `index`; `keep_going` is asked between the steps (a read
-        ahead stops when it returns False: raises _Dropped)."""
+        """Read and prepare sweep `index`; `keep_going` is asked between the steps, after the
+        sweep and before each camera (a read ahead stops when it returns False: raises
+        _Dropped)."""
         synced = self.sync.frame(index)
         if keep_going is not None and not keep_going():
             raise _Dropped(index)
@@ -248,10 +249,16 @@ class LogFrames:
         points_world = points_ego @ rotation.T + world_from_ego[:3, 3].astype(np.float32)
         radar_world, radar_velocity = _radar(synced)
         names = [name for name in self.cameras if name in synced.cameras]
+
+        def camera(name: str) -> CameraView:
+            if keep_going is not None and not keep_going():  # asked again before each camera
+                raise _Dropped(index)
+            return self._camera(synced, name, points_ego)
+
         if self._camera_pool is not None:
-            cameras = tuple(self._camera_pool.map(lambda name: self._camera(synced, name, points_ego), names))
+            cameras = tuple(self._camera_pool.map(camera, names))
         else:
-            cameras = tuple(self._camera(synced, name, points_ego) for name in names)
+            cameras = tuple(camera(name) for name in names)
         return FrameView(
             index=synced.index,
             timestamp_us=synced.timestamp_us,

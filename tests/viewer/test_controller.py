@@ -309,6 +309,45 @@ def test_a_read_ahead_no_longer_asked_for_stops_and_caches_nothing(tiny_log: Pat
             frames.close()
 
 
+def test_a_read_ahead_dropped_while_its_cameras_are_read_starts_no_other_camera_and_draws_no_pictures(tiny_log: Path) -> None:
+    """Three cameras on two camera threads: the slider moves on while the first two of
+    sweep 3 are being decoded; the third is not started, the sweep's pictures are not drawn,
+    and the sweep the slider is at is read and drawn."""
+    import threading
+    import time
+
+    from avlabel.io.logstore import DriveLog
+    from avlabel.viewer.frames import LogFrames
+
+    with DriveLog(tiny_log) as log:
+        frames = LogFrames(log, cameras=["camera_front"] * 3, prefetch=True)  # the tiny log has one camera: three views of it
+        started, release = threading.Semaphore(0), threading.Event()
+        camera, cameras_started, prepared = frames._camera, [], []
+
+        def held(synced, name, points_ego):  # type: ignore[no-untyped-def]
+            cameras_started.append(synced.index)
+            if synced.index == 3:
+                started.release()
+                release.wait(5.0)
+            return camera(synced, name, points_ego)
+
+        frames._camera = held
+        try:
+            frames.read_ahead([3], prepare=lambda view: prepared.append(view.index))
+            assert started.acquire(timeout=5.0) and started.acquire(timeout=5.0)  # two cameras of sweep 3 under way
+            frames.read_ahead([1], prepare=lambda view: prepared.append(view.index))  # the slider moved on
+            release.set()
+            deadline = time.monotonic() + 5.0
+            while not frames.ready(1) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert frames.ready(1) and not frames.ready(3)
+            assert cameras_started.count(3) == 2 and cameras_started.count(1) == 3
+            assert prepared == [1]
+        finally:
+            release.set()
+            frames.close()
+
+
 def test_dragging_the_selected_cuboid_moves_it_along_the_ground_in_one_edit(controller: ViewerController) -> None:
     controller.perform("select_next")
     cuboid = controller.selected_cuboid()
