@@ -43,16 +43,21 @@ BAR_HEIGHT = 64
 PLAY_PERIOD_S = 0.1  # 10 Hz, the usual LiDAR rate
 # Filament skips drawing a frame while the renderer is still busy with an earlier one, and
 # Open3D does not try again, so a change could stay off the screen: the window is drawn
-# again SETTLE_S after a change that came within RECENT_S of the previous one (when the
-# renderer may still have been busy), and SAFETY_SETTLE_S after every change (for redraws
-# the viewer does not see, such as the mouse over the panels). See ViewerApp.tick.
+# again SETTLE_S after a change that came within RECENT_S of the previous one or of a move
+# of the slider (when the renderer may still have been busy, with the previous sweep or
+# with the frames the mouse motion asked for), and SAFETY_SETTLE_S after every change (for
+# redraws the viewer does not see, such as the mouse over the panels). See ViewerApp.tick.
 SETTLE_S = 0.15
 RECENT_S = 0.25
 SAFETY_SETTLE_S = 1.0
 # While the slider is dragged faster than sweeps are read, a read of a sweep the slider
 # has passed is dropped for the newest one, unless the 3D view has not moved for this long
-# (then it finishes and is shown, so the view keeps following the drag).
-PROGRESS_S = 0.25
+# (then it finishes and is shown, so the view keeps following a long drag). Each such
+# redraw costs a software renderer as much as two reads, and one still being rendered
+# when the slider stops holds up the sweep it stopped at: 0.25 s left one in flight at the
+# end of most short drags (docs/viewer.md).
+PROGRESS_S = 0.5
+REST_S = 0.25  # the reads around the sweep the slider is at start once it has rested this long
 EGO_SIZE = (4.6, 1.9, 1.6)
 STEP_ACTIONS = {"next_frame": 1, "previous_frame": -1, "forward_10": 10, "back_10": -10}  # sweeps each moves
 POINT_HEADROOM = 1.1  # point buffers hold this many times the first sweep's points (sweeps vary a little)
@@ -142,6 +147,7 @@ class ViewerApp:
         self._handed_over: dict[str, object] = {}
         self._settle_at: list[float] = []
         self._last_refresh = -math.inf
+        self._last_request = -math.inf  # when the slider (or a held step key) last asked for a sweep
         self._wanted: int | None = None  # the sweep the slider asked for, shown once read
         self._passed: list[int] = []  # sweeps the slider asked for before it, since the last shown
         self._read_ahead_at: float | None = None  # when the slider has rested long enough to read around it
@@ -271,6 +277,7 @@ class ViewerApp:
         taking events meanwhile); a later request replaces this one, so dragging the slider
         reads and shows where the slider is, not every sweep it passed on the way."""
         index = int(np.clip(index, 0, len(self.controller.frames) - 1))
+        self._last_request = time.monotonic()
         previous = self._wanted if self._wanted is not None else self.controller.frame_index
         if index == self.controller.frame_index:
             self._wanted = None
@@ -309,7 +316,7 @@ class ViewerApp:
         self._passed.clear()
         # no reads around it yet: while the slider moves, they would only hold up the next one
         change = self.controller.go_to_frame(index, read_ahead=False)
-        self._read_ahead_at = time.monotonic() + PROGRESS_S
+        self._read_ahead_at = time.monotonic() + REST_S
         self.refresh(change | Change.VIEW)
 
     def _on_key(self, event: gui.KeyEvent) -> bool:
@@ -448,7 +455,8 @@ class ViewerApp:
         if self._wanted is None:  # the new sweep is handed over: now the reads ahead, not before
             self.controller.read_ahead_if_due()
         now = time.monotonic()
-        self._settle_at = ([now + SETTLE_S] if now - self._last_refresh < RECENT_S else []) + [now + SAFETY_SETTLE_S]
+        recent = now - max(self._last_refresh, self._last_request) < RECENT_S
+        self._settle_at = ([now + SETTLE_S] if recent else []) + [now + SAFETY_SETTLE_S]
         self._last_refresh = now
 
     def _draw_points(self, frame, pictures) -> None:  # type: ignore[no-untyped-def]

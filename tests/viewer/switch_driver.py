@@ -12,6 +12,9 @@ when the window is made to draw again (none if the screen already showed that sw
 drag: moves the slider from the first sweep to the last, a sweep every 20 ms, while reading
 a sweep takes 150 ms (slowed down on purpose), and records which sweeps were read and shown.
 hold: the same with '.' held down (auto-repeat, a press every 20 ms) instead of the slider.
+slider: after a second of rest, the slider moved to a sweep already read; records in how
+many seconds the window draws again once it has shown it (SETTLE_S, in case the renderer,
+busy with the frames of the mouse motion, skipped that draw).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from avlabel.viewer.display import stale_scene_pixels
 
 
 def main(log_path: Path, out: Path, mode: str, switches: int) -> int:
-    controller = ViewerController.open(log_path, None, "switch-test", prefetch=mode in ("drag", "hold"))
+    controller = ViewerController.open(log_path, None, "switch-test", prefetch=mode in ("drag", "hold", "slider"))
     application = gui.Application.instance
     application.initialize()
     viewer = ViewerApp(controller)
@@ -43,6 +46,17 @@ def main(log_path: Path, out: Path, mode: str, switches: int) -> int:
     settle(1.0)
     if mode in ("drag", "hold"):
         return drag(viewer, controller, out, settle, by_key=mode == "hold")
+    if mode == "slider":
+        target = len(controller.frames) - 1
+        controller.frames.frame(target)  # read: the slider's sweep is shown at once
+        settle(1.0)
+        viewer._on_slider(float(target))
+        moved = time.monotonic()
+        record = {"frame_index": controller.frame_index, "last": target, "redraw_in": min(viewer._settle_at) - moved}
+        viewer.close()
+        controller.close()
+        (out / "record.json").write_text(json.dumps(record, indent=1))
+        return 0
     count = len(controller.frames)
     for step in range(switches):
         viewer.go_to_frame((step + 1) % count)

@@ -163,6 +163,26 @@ def test_dragging_the_slider_or_holding_a_step_key_reads_where_it_is_not_every_s
     assert record["shown"] == sorted(record["shown"]) and record["shown"][-1] == 11, record  # the view only moves on
 
 
+@pytest.mark.gui
+def test_a_sweep_the_slider_moved_to_is_drawn_again_soon_in_case_the_renderer_skipped_it(tmp_path: Path, display: str) -> None:
+    """The slider's sweep is shown while the renderer may be busy with the frames the mouse
+    motion asked for (Filament then skips the draw), so the window draws again SETTLE_S
+    later, not only SAFETY_SETTLE_S later: the screen used to keep the previous sweep for
+    a second after a short drag that showed nothing on the way."""
+    from avlabel.viewer.app import SETTLE_S
+
+    log = write_dense_log(tmp_path / "dense.h5", sweeps=6, points=20_000)
+    environment = dict(os.environ, DISPLAY=display, PYTHONPATH=os.pathsep.join([str(HERE.parent), str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")]))
+    completed = subprocess.run(
+        [sys.executable, str(HERE / "switch_driver.py"), str(log), str(tmp_path), "slider"],
+        env=environment, capture_output=True, text=True, timeout=240,
+    )
+    assert completed.returncode == 0, f"exit code {completed.returncode}: {completed.stderr[-3000:]}"
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["frame_index"] == record["last"]
+    assert record["redraw_in"] <= SETTLE_S + 0.05, record
+
+
 def _read_png(path: Path) -> np.ndarray:
     import cv2
 
