@@ -111,7 +111,9 @@ def classify(features: ClusterFeatures, classes: dict[str, ClassConfig], config:
     swapped_all = options[1] > options[0]
     compatibility = common * np.maximum(options[0], options[1])
 
-    support = 1.0 - np.exp(-points / table["points_for_confidence"])
+    # Evidence per point grows with range: far away a car returns tens of points, near by thousands.
+    weight = np.maximum(distance / config.support_reference_range, 1.0) ** config.support_range_power
+    support = 1.0 - np.exp(-points * weight / table["points_for_confidence"])
     surface = _ramp(edges - table["min_edge_fraction"], config.edge_softness)
     roughness = column(features.roughness) if features.roughness is not None else np.full((count, 1), np.nan)
     solid = np.where(np.isnan(roughness), 1.0, _ramp(table["max_roughness"] - np.nan_to_num(roughness), config.roughness_softness))

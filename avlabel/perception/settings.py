@@ -181,8 +181,13 @@ class ScoreConfig(_Section):
     visible_width_softness: float = Field(0.05, gt=0)  # width of the ramp around min_visible_width
     speed_softness: float = Field(1.0, gt=0)  # m/s, width of the ramp around max_speed
     roughness_reference_step_degrees: float = Field(0.18, gt=0)  # max_roughness holds for a scanner shooting this often along a ring (coarser: scaled)
-    min_roughness_triples: int = Field(6, ge=1)
-    sight_preference: float = Field(0.3, ge=0, le=1)  # how much a partly seen length prefers the line of sight  # fewer scan-line triples: roughness unknown
+    min_roughness_triples: int = Field(6, ge=1)  # fewer scan-line triples: roughness unknown
+    sight_preference: float = Field(0.3, ge=0, le=1)  # how much a partly seen length prefers the line of sight
+    # A scanner's returns per square metre fall with range: beyond this range a point
+    # counts as (range / it) ** support_range_power points toward a class's
+    # points_for_confidence (0: every point counts as one, at any range).
+    support_reference_range: float = Field(40.0, gt=0)
+    support_range_power: float = Field(1.0, ge=0)
 
 
 class PerceptionConfig(_Section):

@@ -53,6 +53,22 @@ def test_a_cyclist_is_rougher_than_a_car_yet_no_bush():
     assert result.names[result.label[1]] != "cyclist" or result.score[1] < CONFIG.min_score
 
 
+def test_few_points_far_away_are_as_good_as_many_near_by():
+    # A car's L-shape of 20 points: far away that may be all a 64-beam scanner returns, at
+    # 12 m it is a scrap. Beyond support_reference_range a point weighs (range / it) ** power.
+    reference_range = CONFIG.score.support_reference_range
+    rows = [(4.3, 1.8, 1.55, 0.25, 20, distance, 0.95) for distance in (12.0, reference_range, 1.5 * reference_range)]
+    near, reference, far = classify(features(rows), CONFIG.classes, CONFIG.score).score
+    # (other terms change a little with range: the height envelope widens with beam spacing)
+    assert near == pytest.approx(reference, rel=0.01) and far > 1.2 * reference
+    weight = 1.5 ** CONFIG.score.support_range_power
+    same = classify(features([(4.3, 1.8, 1.55, 0.25, 20 * weight, 12.0, 0.95)]), CONFIG.classes, CONFIG.score).score[0]
+    assert far == pytest.approx(same, rel=0.01)
+    flat = CONFIG.score.model_copy(update={"support_range_power": 0.0})
+    near, _, far = classify(features(rows), CONFIG.classes, flat).score
+    assert far == pytest.approx(near, rel=0.01)
+
+
 def test_score_rises_with_support():
     counts = [3, 8, 20, 60, 200]
     result = classify(features([(4.3, 1.8, 1.55, 0.25, count, 12.0, 0.95) for count in counts]), CONFIG.classes, CONFIG.score)
