@@ -18,7 +18,13 @@ Printed per kind (median, p90, max and the 100 ms target beside them; never asse
 - slider drag: the slider moved on by one sweep every 40 ms (its handler called as the
   slider calls it, and the window redrawn as for the mouse motion), up and down the log,
   the cache emptied before each pass; a position counts as switched to once the window
-  draws it or a position the slider reached after it (positions dragged past are dropped).
+  draws it or a position the slider reached after it (positions dragged past are dropped);
+- the last position on screen: from the drag's last position until a patch of the 3D view,
+  captured from the X screen every 10 ms, shows what it shows once the window is made to
+  draw that sweep again (and keeps showing it). A draw hands the frame to the renderer;
+  this is when the renderer has put it on the screen (or 1.2 s if it never does). It is
+  not the switch the target is about: with llvmpipe a frame whose 3D view changed takes
+  about 200 ms of CPU to render (100-200 ms of wall time on two cores) after its draw.
 
 Then: the steps of a cold switch, points handed to Open3D in place against re-adding them
 (the peer the viewer avoids), and a check that once the window settles the screen shows
@@ -52,6 +58,9 @@ DEFAULT_LOG = Path("out/bench_viewer/default_1s.h5")
 TARGET_MS = 100.0
 PAUSE_S = 0.3
 DRAG_STEP_S = 0.04
+SCREEN_WATCH_S = 1.2  # how long the screen is watched after a drag's last position
+SCREEN_POLL_S = 0.01
+SCREEN_SAME = 0.002  # a capture differing from the final picture in at most this share of pixels shows it
 
 
 def summary(name: str, seconds: list[float], cpu_seconds: list[float] | None = None, *, target: bool = True) -> str:
@@ -89,7 +98,7 @@ def run(log_path: Path, switches: int, display: str) -> None:
     from avlabel.io.logstore import DriveLog
     from avlabel.viewer.app import ViewerApp, _material
     from avlabel.viewer.controller import Change, ViewerController
-    from avlabel.viewer.display import stale_scene_pixels
+    from avlabel.viewer.display import capture_screen, stale_scene_pixels
 
     work = log_path.parent / f"{log_path.stem}.bench"
     work.mkdir(parents=True, exist_ok=True)
@@ -108,6 +117,11 @@ def run(log_path: Path, switches: int, display: str) -> None:
     print(f"log {log_path}: {count} sweeps, {len(first.points_world):,} points in sweep 0, cameras {', '.join(cameras)} "
           f"({first.cameras[0].image.shape[1]}x{first.cameras[0].image.shape[0]} in the panel), {len(controller.cuboids())} cuboids; "
           f"window {viewer.window.size.width}x{viewer.window.size.height}; DISPLAY {display}")
+
+    def screen_patch() -> tuple[int, int, int, int]:
+        """A 320x240 patch in the middle of the 3D view, in screen pixels (x, y, w, h)."""
+        frame, scene = viewer.window.os_frame, viewer.scene.frame
+        return frame.x + scene.x + scene.width // 2 - 160, frame.y + scene.y + scene.height // 2 - 120, 320, 240
 
     # Every draw after a change lays the window out first: that is how a draw of a sweep is seen.
     drawn: list[tuple[float, int]] = []
@@ -225,7 +239,7 @@ def run(log_path: Path, switches: int, display: str) -> None:
         cold.append(timed(lambda: viewer.go_to_frame(target), "cold"))
 
     # slider drag: one sweep on every 40 ms, up and down, cold
-    drag, drag_end = [], []
+    drag, drag_end, drag_screen = [], [], []
     controller.select(None)
     viewer.go_to_frame(0)
     for drag_pass in range(max(switches // 6, 2)):
@@ -240,11 +254,27 @@ def run(log_path: Path, switches: int, display: str) -> None:
             requests.append((time.perf_counter(), sweep))
             viewer._on_slider(float(sweep))  # noqa: SLF001 - as the slider calls it
             viewer.window.post_redraw()  # as the mouse motion does
+        # the screen from the last position on: a patch of the 3D view every SCREEN_POLL_S
+        screens = []
+        while time.perf_counter() - requests[-1][0] < SCREEN_WATCH_S:
+            screens.append((time.perf_counter(), capture_screen(*screen_patch())))
+            polled = time.perf_counter()
+            while time.perf_counter() - polled < SCREEN_POLL_S:
+                viewer.tick()
         for position, (requested, sweep) in enumerate(requests):
             seconds = until_drawn({later for _, later in requests[position:]}, requested)
             drag.append(seconds)
             if position == len(requests) - 1:
                 drag_end.append(seconds)
+        # what the window shows of the last sweep when made to draw it again
+        viewer.scene.force_redraw()
+        viewer.window.post_redraw()
+        loop_for(1.0)
+        final = capture_screen(*screen_patch())
+        shown = [when for when, image in screens if (np.abs(image.astype(int) - final).sum(axis=2) > 30).mean() <= SCREEN_SAME]
+        changed = [when for when, image in screens if (np.abs(image.astype(int) - final).sum(axis=2) > 30).mean() > SCREEN_SAME]
+        on_screen = next((when for when, _ in screens if when > max(changed, default=-np.inf)), None)
+        drag_screen.append((on_screen if on_screen is not None and shown else requests[-1][0] + SCREEN_WATCH_S) - requests[-1][0])
 
     # the steps of a cold switch, 0.3 s apart
     step_names = ("read + de-skew + cameras", "pictures: colours + 3 camera overlays", "open3d update + draw")
@@ -307,6 +337,7 @@ def run(log_path: Path, switches: int, display: str) -> None:
     print(summary("cold jump (nothing read ahead), 0.3 s apart", cold, cpu["cold"]))
     print(summary("slider drag, a sweep every 40 ms", drag))
     print(summary("  of which the drag's last position", drag_end))
+    print(summary("  the last position on screen", drag_screen))
     for name, values in cold_steps.items():
         print(summary(f"  cold step: {name}", values, target=False))
     print(summary("points to Open3D: updated in place", in_place, target=False))
