@@ -209,7 +209,8 @@ def propose_ego(
     partial &= classes.score >= config.min_score
     if config.box_fit.free_space_margin > 0 and partial.any():
         chosen = _free_space_orientation(
-            points, heights, candidates, order, offsets, partial, rectangles, classes, centres, length, width, yaw, top, sensor_xy, config
+            points, heights, candidates, order, offsets, partial, rectangles, classes, centres, length, width, yaw, top, sensor,
+            ground_model.height_at(rectangles.centres), config,
         )
         centres, length, width, yaw = chosen
     ground_height = ground_model.height_at(centres)
@@ -380,12 +381,16 @@ def interpolate_pose(stamps_us: np.ndarray, world_from_ego: np.ndarray, timestam
 def _free_space_orientation(
     points: np.ndarray, heights: np.ndarray, candidates: np.ndarray, order: np.ndarray, offsets: np.ndarray, partial: np.ndarray,
     rectangles: boxfit.Rectangles, classes: classify.Classification, centres: np.ndarray, length: np.ndarray, width: np.ndarray,
-    yaw: np.ndarray, top: np.ndarray, sensor_xy: np.ndarray, config: PerceptionConfig,
+    yaw: np.ndarray, top: np.ndarray, sensor: np.ndarray, ground: np.ndarray, config: PerceptionConfig,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For the `partial` clusters, the completed box read the other way round (turned by
     90 degrees, grown away from the sensor); it replaces the first when clearly fewer
-    points contradict it (see kernels._conflicts). Returns centres, length, width, yaw."""
+    points contradict it: points inside it (kernels._conflicts) and points beyond it whose
+    beams crossed it low down (kernels._seen_through; a car's end read as its side would
+    have hidden what the sensor saw past the end). `sensor` (3,) is the LiDAR's position,
+    `ground` (K,) the ground height under each cluster. Returns centres, length, width, yaw."""
     settings = config.box_fit
+    sensor_xy = sensor[:2]
     which = np.flatnonzero(partial)
     swapped = ~classes.swapped[which]
     other_yaw = np.where(swapped, rectangles.yaw[which] + np.pi / 2, rectangles.yaw[which])
@@ -407,6 +412,19 @@ def _free_space_orientation(
         points, heights, owner, grid_order, grid_offsets, side, settings.free_space_cell, reach, boxes, np.concatenate([which, which]),
         settings.free_space_margin,
     )
+    low, high = settings.free_space_band
+    if high > low:
+        column_width = np.radians(config.clustering.piece_column_degrees)
+        shrink = 2 * settings.free_space_margin
+        both = np.concatenate([which, which])
+        crossed = np.column_stack([
+            boxes[:, :2], np.maximum(boxes[:, 2] - shrink, 0.0), np.maximum(boxes[:, 3] - shrink, 0.0), boxes[:, 4],
+            ground[both] + low, ground[both] + np.minimum(high, boxes[:, 5]),
+        ])
+        conflicts = conflicts + kernels._seen_through(
+            points, owner, *kernels._bearing_index(points, sensor, column_width), sensor, column_width, crossed,
+            np.column_stack([both, both]).astype(np.int64), config.clustering.piece_see_through_depth,
+        )
     current, alternative = conflicts[: len(which)], conflicts[len(which):]
     # Only a reading the class allows: the observed extents fit its envelope that way too.
     envelope = np.array([[row.max_length, row.max_width] for row in config.classes.values()])[classes.label[which]] + config.score.size_slack

@@ -97,6 +97,10 @@ class BoxFitConfig(_Section):
     free_space_min_difference: int = Field(15, ge=1)  # fewer contradicting points by this much turns a partly seen box
     free_space_ratio: float = Field(5.0, gt=1)  # ... as does a count this many times lower (sparse far objects)
     free_space_cell: float = Field(1.0, gt=0)  # bird's-eye grid cell for the check, metres
+    # Beams that crossed a box (shrunk by free_space_margin) between these heights above
+    # the ground, and went on beyond it, contradict it too: below, they pass under a car's
+    # body; above, through its windows. (0, 0): points inside the box only.
+    free_space_band: tuple[float, float] = (0.3, 0.9)
 
     @field_validator("criterion")
     @classmethod
