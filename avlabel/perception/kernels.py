@@ -1074,8 +1074,8 @@ def _seen_through(
 ) -> np.ndarray:
     """How many points were seen through each box: the beam to the point crossed the box's
     footprint between its bottom and top height (entering and leaving it within that
-    span), so a solid object there would have stopped it (two parked cars side by side: the gap between their fronts shows what is
-    behind; one car's pieces never do).
+    span), so a solid object there would have stopped it (two parked cars side by side:
+    the gap between their fronts shows what is behind; one car's pieces never do).
 
     points (N, >=3) ego frame, owner (N,) the cluster of each point (-1 none), with the
     bearing index (order, offsets) of `_bearing_index(points, origin, column_width)`;

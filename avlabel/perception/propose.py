@@ -11,8 +11,10 @@ log (a convenience driver; it borrows the sync stage's pose interpolation and de
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,11 +136,14 @@ def propose_ego(
         labels = _split_oversize(xyz, labels, largest, tighter, settings.min_points)
     if settings.fragment_gap > 0:
         labels = _absorb_low_fragments(xyz, heights[candidates], labels, settings)
+    # The sweep's points by bearing from the sensor, for the see-through searches (built
+    # once, when first needed).
+    bearing_index = functools.cache(lambda: kernels._bearing_index(points, sensor, np.radians(settings.piece_column_degrees)))
     if settings.piece_gap > 0 and "car" in config.classes:
         labels = _join_car_pieces(
             xyz, heights[candidates], labels, config.classes["car"], settings, config.box_fit,
             rows=points[candidates], min_triples=config.score.min_roughness_triples, points=points, candidates=candidates, sensor=sensor,
-            roughness_scale=roughness_scale,
+            roughness_scale=roughness_scale, bearing_index=bearing_index,
         )
     if settings.group_eps > 0:
         labels = _split_groups(xyz, heights[candidates], labels, settings)
@@ -210,7 +215,7 @@ def propose_ego(
     if config.box_fit.free_space_margin > 0 and partial.any():
         chosen = _free_space_orientation(
             points, heights, candidates, order, offsets, partial, rectangles, classes, centres, length, width, yaw, top, sensor,
-            ground_model.height_at(rectangles.centres), config,
+            ground_model, bearing_index, config,
         )
         centres, length, width, yaw = chosen
     ground_height = ground_model.height_at(centres)
@@ -381,14 +386,16 @@ def interpolate_pose(stamps_us: np.ndarray, world_from_ego: np.ndarray, timestam
 def _free_space_orientation(
     points: np.ndarray, heights: np.ndarray, candidates: np.ndarray, order: np.ndarray, offsets: np.ndarray, partial: np.ndarray,
     rectangles: boxfit.Rectangles, classes: classify.Classification, centres: np.ndarray, length: np.ndarray, width: np.ndarray,
-    yaw: np.ndarray, top: np.ndarray, sensor: np.ndarray, ground: np.ndarray, config: PerceptionConfig,
+    yaw: np.ndarray, top: np.ndarray, sensor: np.ndarray, ground_model: ground.GroundModel,
+    bearing_index: Callable[[], tuple[np.ndarray, np.ndarray]], config: PerceptionConfig,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For the `partial` clusters, the completed box read the other way round (turned by
     90 degrees, grown away from the sensor); it replaces the first when clearly fewer
     points contradict it: points inside it (kernels._conflicts) and points beyond it whose
     beams crossed it low down (kernels._seen_through; a car's end read as its side would
-    have hidden what the sensor saw past the end). `sensor` (3,) is the LiDAR's position,
-    `ground` (K,) the ground height under each cluster. Returns centres, length, width, yaw."""
+    have hidden what the sensor saw past the end). `sensor` (3,) is the LiDAR's position;
+    `bearing_index` gives `kernels._bearing_index(points, sensor, piece_column_degrees)`.
+    Returns centres, length, width, yaw."""
     settings = config.box_fit
     sensor_xy = sensor[:2]
     which = np.flatnonzero(partial)
@@ -404,25 +411,25 @@ def _free_space_orientation(
     owner[candidates[order]] = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     reach = config.clustering.max_range + 10.0
     grid_order, grid_offsets, side = kernels._bird_grid(points, settings.free_space_cell, reach)
+    both = np.concatenate([which, which])
     boxes = np.concatenate([
         np.column_stack([centres[which], length[which], width[which], yaw[which], top[which]]),
         np.column_stack([other_centres, other_length, other_width, other_yaw, top[which]]),
     ])
     conflicts = kernels._conflicts(
-        points, heights, owner, grid_order, grid_offsets, side, settings.free_space_cell, reach, boxes, np.concatenate([which, which]),
-        settings.free_space_margin,
+        points, heights, owner, grid_order, grid_offsets, side, settings.free_space_cell, reach, boxes, both, settings.free_space_margin,
     )
     low, high = settings.free_space_band
     if high > low:
         column_width = np.radians(config.clustering.piece_column_degrees)
         shrink = 2 * settings.free_space_margin
-        both = np.concatenate([which, which])
+        ground_height = np.tile(ground_model.height_at(rectangles.centres[which]), 2)
         crossed = np.column_stack([
             boxes[:, :2], np.maximum(boxes[:, 2] - shrink, 0.0), np.maximum(boxes[:, 3] - shrink, 0.0), boxes[:, 4],
-            ground[both] + low, ground[both] + np.minimum(high, boxes[:, 5]),
+            ground_height + low, ground_height + np.minimum(high, boxes[:, 5]),
         ])
         conflicts = conflicts + kernels._seen_through(
-            points, owner, *kernels._bearing_index(points, sensor, column_width), sensor, column_width, crossed,
+            points, owner, *bearing_index(), sensor, column_width, crossed,
             np.column_stack([both, both]).astype(np.int64), config.clustering.piece_see_through_depth,
         )
     current, alternative = conflicts[: len(which)], conflicts[len(which):]
@@ -487,6 +494,7 @@ def _split_oversize(xyz: np.ndarray, labels: np.ndarray, largest: float, eps: fl
 def _join_car_pieces(
     xyz: np.ndarray, heights: np.ndarray, labels: np.ndarray, car: ClassConfig, settings, box_fit: BoxFitConfig, *,
     rows: np.ndarray, min_triples: int, points: np.ndarray, candidates: np.ndarray, sensor: np.ndarray, roughness_scale: float = 1.0,
+    bearing_index: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Join the pieces of one car that DBSCAN kept apart.
 
@@ -504,8 +512,10 @@ def _join_car_pieces(
     between two cars parked side by side; see kernels._seen_through). `rows` (N, 6)
     are the clustered points with their rings (roughness); `points` all points of the
     sweep, `candidates` (N,) the index of each clustered point among them, `sensor` (3,)
-    the LiDAR's position; `roughness_scale` as from `_roughness_scale`. Nearest pairs are joined first, and a joined group grows
-    only while it still fits a car. Returns contiguous labels (N,)."""
+    the LiDAR's position; `roughness_scale` as from `_roughness_scale`; `bearing_index`
+    gives `kernels._bearing_index(points, sensor, piece_column_degrees)` (built here if
+    None). Nearest pairs are joined first, and a joined group grows only while it still
+    fits a car. Returns contiguous labels (N,)."""
     order, offsets = boxfit.cluster_order(labels)
     clusters = len(offsets) - 1
     if clusters < 2:
@@ -542,7 +552,8 @@ def _join_car_pieces(
     owner = np.full(len(points), -1, np.int64)
     owner[candidates] = labels
     bearing_width = np.radians(settings.piece_column_degrees)
-    bearing_index = kernels._bearing_index(points, sensor, bearing_width) if pair_fits.any() else None
+    if bearing_index is None:
+        bearing_index = functools.cache(lambda: kernels._bearing_index(points, sensor, bearing_width))
 
     def seen_through(rectangles: boxfit.Rectangles, unions: list[np.ndarray], owners: np.ndarray, owner: np.ndarray) -> np.ndarray:
         # Only the lower part of the span: beams go through a car's windows, not its doors.
@@ -554,10 +565,10 @@ def _join_car_pieces(
             rectangles.centres, np.maximum(rectangles.length - shrink, 0.0), np.maximum(rectangles.width - shrink, 0.0), rectangles.yaw, spans,
         ])
         return kernels._seen_through(
-            points, owner, *bearing_index, sensor, bearing_width, boxes, owners.astype(np.int64), settings.piece_see_through_depth
+            points, owner, *bearing_index(), sensor, bearing_width, boxes, owners.astype(np.int64), settings.piece_see_through_depth
         )
 
-    if bearing_index is not None:
+    if pair_fits.any():
         fitting = np.flatnonzero(pair_fits)
         through = seen_through(
             boxfit.Rectangles(pairs.centres[fitting], pairs.length[fitting], pairs.width[fitting], pairs.yaw[fitting], pairs.edge_fraction[fitting]),
