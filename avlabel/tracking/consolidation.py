@@ -2,7 +2,10 @@
 
 Per track, in order:
 
-1. class: the score-weighted vote of its detections;
+1. class: the score-weighted vote of its detections; a moving track's class is the one
+   with the largest summed per-class score of its detections (`moving_label`), when that
+   class is typically smaller: the proposals hold cyclists back because one sweep cannot
+   tell them from bushes, which do not move, and call a cyclist seen from the side a car;
 2. evidence: a track score from its detections' scores and how many there are; too
    short or too weak tracks are dropped, weak ones kept but flagged for review;
 3. one size per rigid object: voted by its full views, bounded below by its partial
@@ -61,9 +64,11 @@ class ConsolidatedTrack:
     needs_review: bool
 
 
-def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig) -> ConsolidatedTrack | None:
-    """Final boxes of the track made of detection `rows` (K,) (time order), or None if dropped."""
-    label = vote_label(rows, detections)
+def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig, *, label: str | None = None) -> ConsolidatedTrack | None:
+    """Final boxes of the track made of detection `rows` (K,) (time order), or None if dropped.
+    `label`: the track's class when already settled (else the vote of its detections)."""
+    relabelled = label is not None
+    label = label or vote_label(rows, detections)
     table = config.for_label(label)
     rows = without_merged_views(rows, detections, table)
     score = track_score(detections.scores[rows], table)
@@ -81,6 +86,10 @@ def consolidate(rows: np.ndarray, detections: Detections, config: TrackingConfig
     smoothed = smooth(rows, detections.frame[rows], detections.times_s, measurements, noise_std, table)
 
     stationary = is_stationary(smoothed, table)
+    if not stationary and not relabelled:
+        moving = moving_label(rows, detections, config)
+        if moving is not None and moving != label and _footprint(config, moving) < _footprint(config, label):  # a cyclist taken for a car
+            return consolidate(rows, detections, config, label=moving)
     if stationary:
         means, position_variances = fixed_pose(smoothed, measurements, noise_std)
     else:
@@ -168,6 +177,30 @@ def vote_label(rows: np.ndarray, detections: Detections) -> str:
         label = detections.labels[row]
         votes[label] = votes.get(label, 0.0) + float(detections.scores[row])
     return max(votes, key=votes.__getitem__)
+
+
+def moving_label(rows: np.ndarray, detections: Detections, config: TrackingConfig, attribute: str = "class_scores") -> str | None:
+    """The class of a moving track by the summed per-class scores of its detections (the
+    proposals' `class_scores` attribute), or None without them.
+
+    A proposal stage that sees one sweep cannot tell a cyclist from a bush, so it holds
+    cyclists back (avlabel's scales their score down) and calls a cyclist seen from the side
+    a car; bushes do not move. Classes the config does not know are ignored."""
+    votes: dict[str, float] = {}
+    for row in rows:
+        scores = detections.cuboids[row].attributes.get(attribute)
+        if not isinstance(scores, dict):
+            return None
+        for label, value in scores.items():
+            if label in config.classes and isinstance(value, (int, float)):
+                votes[label] = votes.get(label, 0.0) + float(value)
+    return max(votes, key=votes.__getitem__) if votes else None
+
+
+def _footprint(config: TrackingConfig, label: str) -> float:
+    """Ground area of a class's typical size, m^2."""
+    length, width, _ = config.for_label(label).typical_size
+    return length * width
 
 
 def track_score(scores: np.ndarray, table: ClassTracking) -> float:

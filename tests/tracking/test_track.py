@@ -409,6 +409,36 @@ def test_a_car_track_never_seen_as_wide_as_a_car_is_dropped():
     assert _track_ids(car_from_behind) == {"1"}
 
 
+def _scored(boxes: np.ndarray, label: str, class_scores: dict[str, float]) -> Labels:
+    """One detection a frame, labelled `label`, carrying the proposals' per-class scores."""
+    frames = []
+    for stamp, box in zip(_stamps(len(boxes)), boxes):
+        cuboid = Cuboid.from_box(box, id="d0", track_id="d0", label=label, score=0.8, num_points=80, attributes={"class_scores": class_scores})
+        frames.append(LabelFrame(int(stamp), (cuboid,)))
+    return Labels(tuple(frames))
+
+
+def test_a_moving_track_takes_the_smaller_class_its_detections_score_highest():
+    rng = np.random.default_rng(16)
+    count = 40
+    cyclist_size = np.array([1.8, 0.6, 1.7])
+    scores = {"car": 0.61, "truck": 0.0, "pedestrian": 0.0, "cyclist": 0.87, "other": 0.4}
+    # A cyclist riding by, each sweep called a car (the proposals hold cyclists back: one
+    # sweep cannot tell them from a bush): moving, it is a cyclist.
+    riding = track(_scored(_noisy(_mover(count, (5.0, 4.0), (4.0, 0.0), cyclist_size), rng, centre=0.05), "car", scores), TrackingConfig(), poses=_static_poses(count))
+    assert {cuboid.label for frame in riding for cuboid in frame} == {"cyclist"}
+    assert riding.frames[20].cuboids[0].size[0] < 2.5
+    # Standing still, the same detections keep the class they were given.
+    standing = np.tile(np.array([5.0, 4.0, 0.85, *cyclist_size, 0.0]), (count, 1))
+    parked = track(_scored(_noisy(standing, rng, centre=0.05), "car", scores), TrackingConfig(), poses=_static_poses(count))
+    assert {cuboid.label for frame in parked for cuboid in frame} == {"car"}
+    # A walking person whose detections score higher as a car stays a pedestrian: a
+    # moving track only ever turns into a smaller class.
+    walking = _noisy(_mover(count, (5.0, 4.0), (1.4, 0.0), PEDESTRIAN), rng, centre=0.05)
+    person = track(_scored(walking, "pedestrian", {"car": 0.7, "pedestrian": 0.4}), TrackingConfig(), poses=_static_poses(count))
+    assert {cuboid.label for frame in person for cuboid in frame} == {"pedestrian"}
+
+
 def test_a_parked_car_is_carried_through_the_log_until_another_track_takes_its_place():
     rng = np.random.default_rng(16)
     count = 100
