@@ -3,8 +3,9 @@ and the whole proposal step (ground + cluster + fit + classify) per sweep.
 
     .venv/bin/python benchmarks/bench_cluster.py [--seed 3] [--synthetic]
 
-Single-threaded on purpose (NUMBA_NUM_THREADS=1, OMP_NUM_THREADS=1 are set before any
-import): the figures compare algorithms, not core counts. The sweep is a simulated
+Single-threaded on purpose: NUMBA_NUM_THREADS=1 and OMP_NUM_THREADS=1 are set before any
+import, and the process is pinned to one core (Open3D 0.19+ parallelises cluster_dbscan
+with TBB, which ignores OMP_NUM_THREADS); the figures compare algorithms, not core counts. The sweep is a simulated
 default-profile sweep when avlabel.sim works, else a ray-cast synthetic street
 (tests/perception/scenes.py). Timings are printed, never asserted; peers are measured
 in the same run, so the ratios hold even on a busy machine.
@@ -16,6 +17,8 @@ import os
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+if hasattr(os, "sched_setaffinity"):  # Linux: one core for every thread of every library
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
@@ -107,7 +110,8 @@ def main() -> None:
     xyz = np.ascontiguousarray(points[:, :3], dtype=np.float64)
     print(f"sweep: {description}: {len(points):,} points, {100 * (1 - ground.mean()):.0f}% above ground (truth)")
     print(f"parameters: eps {EPS} m, min_points {MIN_POINTS}; NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}, "
-          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; "
+          f"cores allowed: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 'all'}")
 
     # First call in a fresh process with an empty numba cache: the compile time.
     with tempfile.TemporaryDirectory() as cache:
