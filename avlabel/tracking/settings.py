@@ -112,7 +112,7 @@ def _default_classes() -> dict[str, ClassTracking]:
             stationary_speed=0.2,
             stationary_extent=0.6,
             parked_extension_seconds=2.0,
-            drop_score=0.55,
+            drop_score=0.5,
             review_score=0.6,
         ),
         "cyclist": ClassTracking(
