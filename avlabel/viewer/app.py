@@ -58,6 +58,11 @@ SAFETY_SETTLE_S = 1.0
 # end of most short drags (docs/viewer.md).
 PROGRESS_S = 0.5
 REST_S = 0.25  # the reads around the sweep the slider is at start once it has rested this long
+# The status bar follows the idle reader's fill of the memory ("in memory 87/200 sweeps")
+# at most this often, and only while the idle reader may read (nothing asked for a sweep
+# lately; otherwise the switches redraw the status): each redraw of the panels costs a
+# software renderer ~90 ms of CPU, which a switch right after it would wait for.
+MEMORY_STATUS_S = 2.0
 EGO_SIZE = (4.6, 1.9, 1.6)
 STEP_ACTIONS = {"next_frame": 1, "previous_frame": -1, "forward_10": 10, "back_10": -10}  # sweeps each moves
 POINT_HEADROOM = 1.1  # point buffers hold this many times the first sweep's points (sweeps vary a little)
@@ -152,6 +157,7 @@ class ViewerApp:
         self._passed: list[int] = []  # sweeps the slider asked for before it, since the last shown
         self._read_ahead_at: float | None = None  # when the slider has rested long enough to read around it
         self._mouse_taken = False  # a press in the 3D view the viewer handles, until let go
+        self._status_checked = time.monotonic()
         controller.defer_read_ahead = True  # reads ahead start once the window has the sweep (refresh)
         self._build()
         self.refresh(Change.FRAME | Change.LABELS | Change.SELECTION | Change.VIEW)
@@ -607,6 +613,12 @@ class ViewerApp:
             while self._settle_at and now >= self._settle_at[0]:
                 self._settle_at.pop(0)
             self.window.post_redraw()
+        if now - self._status_checked >= MEMORY_STATUS_S and self._wanted is None and self.controller.frames.idle:
+            self._status_checked = now
+            status = self.controller.status()  # the idle reader read more of the log meanwhile
+            if status != self.status_label.text:
+                self.status_label.text = status
+                self.window.post_redraw()
         return running
 
     def pump(self, ticks: int = 3) -> None:

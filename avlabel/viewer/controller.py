@@ -58,7 +58,7 @@ from avlabel.review import (
 from avlabel.structs import CLASSES, Cuboid, LabelFrame, Labels
 from avlabel.viewer import drawing
 from avlabel.viewer.drawing import COLOR_MODES
-from avlabel.viewer.frames import CameraView, FrameView, LogFrames
+from avlabel.viewer.frames import MEMORY_BUDGET, CameraView, FrameView, LogFrames
 
 logger = logging.getLogger(__name__)
 
@@ -174,10 +174,13 @@ class ViewerController:
         cameras: list[str] | None = None,
         panel_width: int | None = 480,
         prefetch: bool = True,
+        memory_budget: int = MEMORY_BUDGET,
     ) -> "ViewerController":
-        """Open a log and its labels for review (see the module doc for labels_path None)."""
+        """Open a log and its labels for review (see the module doc for labels_path None).
+        prefetch: read ahead, and read the whole log into memory while idle, up to
+        memory_budget bytes (see LogFrames)."""
         log = DriveLog(log_path)
-        frames = LogFrames(log, cameras=cameras, panel_width=panel_width, prefetch=prefetch)
+        frames = LogFrames(log, cameras=cameras, panel_width=panel_width, prefetch=prefetch, memory_budget=memory_budget)
         if labels_path is None:
             labels_path = default_labels_path(log_path)
             if not Path(labels_path).exists():
@@ -238,15 +241,18 @@ class ViewerController:
         return self._queue_cache[1]
 
     def status(self) -> str:
-        """One line: sweep, review progress, unsaved state, annotator, last message."""
+        """One line: sweep, how much of the log is in memory, review progress, unsaved
+        state, annotator, last message."""
         labels = self.session.labels
         if self._progress_cache is None or self._progress_cache[0] is not labels.frames:
             self._progress_cache = (labels.frames, review_progress(labels))
         progress = self._progress_cache[1]
         seconds = (self.timestamp_us - int(self.frames.timestamps_us[0])) / 1e6
         saved = "unsaved edits (journaled)" if self.session.dirty else "saved"
+        memory = self.frames.memory()
+        in_memory = f"  |  {memory.text()}" if memory.state != "off" else ""
         return (
-            f"sweep {self.frame_index + 1}/{len(self.frames)}  t={seconds:.1f} s  |  reviewed {progress.reviewed_tracks}/{progress.total_tracks} tracks "
+            f"sweep {self.frame_index + 1}/{len(self.frames)}  t={seconds:.1f} s{in_memory}  |  reviewed {progress.reviewed_tracks}/{progress.total_tracks} tracks "
             f"({100 * progress.fraction:.0f}%)  |  {saved}  |  {self.session.annotator}  |  {self.message}"
         )
 
@@ -282,6 +288,7 @@ class ViewerController:
         if action is None:
             raise ValueError(f"unknown viewer action {name!r}; known: {', '.join(sorted(ACTIONS))}")
         self.message = ""
+        self.frames.touch()  # the idle reader leaves the annotator's actions the CPU
         try:
             return action.handler(self)
         except ValueError as error:  # ReviewError is a ValueError: an edit that does not fit
@@ -298,6 +305,7 @@ class ViewerController:
         step = index - self.frame_index
         self._heading = step if abs(step) <= MAX_STEP else 0
         self.frame_index = index
+        self.frames.current = index
         if read_ahead:
             self.read_ahead()
         return Change.FRAME | Change.SELECTION
@@ -674,6 +682,7 @@ class ViewerController:
 
     def _restore_selection(self, timestamp_us: int, track_id: str | None) -> None:
         self.frame_index = self.sweep_at(timestamp_us)
+        self.frames.current = self.frame_index
         self.selected_track = track_id
 
 

@@ -9,6 +9,16 @@ neighbours; see `LogFrames.read_ahead`), and can prepare more of each (the contr
 pictures) right after reading it. The cameras of a sweep are prepared side by side on a
 small pool of threads (image decoding and projection release the GIL).
 
+While the annotator is not switching sweeps, a second background thread (the idle reader)
+reads the rest of the log into the cache too, the sweeps nearest the current one first,
+outward in both directions, within a memory budget (`memory_budget`, bytes of the prepared
+arrays and images). When the log does not fit, the sweeps nearest the current one are kept
+and the farthest evicted. It yields at once to any real read: it starts a read only when
+nothing has asked for a sweep for IDLE_AFTER_S and no read ahead is planned, and a read
+under way stops at its next step (as a read ahead the slider has passed does) as soon as
+anything asks for a sweep. A slider dragged over sweeps already in memory then only hands
+arrays to the window.
+
 Everything here is world frame (ENU, z up) unless named otherwise; images are RGB uint8.
 """
 
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
@@ -36,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CAMERA_THREADS = 2  # the cameras of a sweep are decoded and projected this many at a time
+MEMORY_BUDGET = 2 << 30  # bytes of prepared sweeps kept (the idle reader fills up to this); ~6 MB a 120k-point sweep with 3 cameras
+IDLE_AFTER_S = 0.5  # the idle reader starts a read once nothing asked for a sweep for this long
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -82,11 +95,35 @@ class FrameView:
         return self.world_from_ego[:2, 3].copy()
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryUse:
+    """How much of the log is in memory: sweeps read (of `total`), the bytes of their
+    arrays and images, the budget; state: "filling" (the idle reader has more to read),
+    "complete" (every sweep), "full" (the budget holds no more) or "off" (no idle reader)."""
+
+    sweeps: int
+    total: int
+    bytes: int
+    budget: int
+    state: str
+
+    def text(self) -> str:
+        """For the status bar: "in memory 87/200 sweeps" (and why it stops short)."""
+        line = f"in memory {self.sweeps}/{self.total} sweeps"
+        if self.state == "full":
+            line += f" (budget {self.budget / (1 << 30):.1f} GiB full)"
+        return line
+
+
 class LogFrames:
-    """Sweeps of a log prepared for the viewer, by sweep index, with a small cache.
+    """Sweeps of a log prepared for the viewer, by sweep index, with a cache.
 
     cameras: names to show (default: every camera, in name order); panel_width: width in
-    pixels the camera images are scaled to (None keeps them as recorded).
+    pixels the camera images are scaled to (None keeps them as recorded); cache_size: the
+    sweeps used last that are always kept (the current one and its reads ahead);
+    memory_budget: bytes of prepared sweeps kept beyond those (real bytes of the arrays
+    and images, see `view_bytes`), which the idle reader fills with the rest of the log
+    when `prefetch` is on (0: only the `cache_size` sweeps used last, no idle reader).
     """
 
     def __init__(
@@ -98,6 +135,7 @@ class LogFrames:
         cache_size: int = 6,
         sync_config: SyncConfig | None = None,
         prefetch: bool = True,
+        memory_budget: int = MEMORY_BUDGET,
     ) -> None:
         self.log = log
         self.sync = LogSync(log, sync_config or SyncConfig())
@@ -116,6 +154,25 @@ class LogFrames:
         self._prepare: Callable[[FrameView], None] | None = None
         self._plan: frozenset[int] = frozenset()  # what the last read_ahead asked for
         self._reading: int | None = None  # the sweep the background thread is reading
+        # memory: bytes of each cached sweep; the sweeps the idle reader added and nobody
+        # has used since (never kept for recency, evicted farthest from `current` first)
+        self._sizes: dict[int, int] = {}
+        self._idle_filled: set[int] = set()
+        self._budget = max(int(memory_budget), 0)
+        self._current = 0
+        # idle reader: anything that asks for a sweep bumps the generation (a read under way
+        # stops at its next step) and restarts the quiet time
+        self._generation = 0
+        self._last_request = time.monotonic()
+        self._failed: set[int] = set()  # sweeps the idle reader could not read (not tried again)
+        self._idle_state = "filling"
+        self._epoch = 0  # bumped by clear(): an idle read begun before it is not cached
+        self._closed = False
+        self._wake = threading.Condition()
+        self._idle_thread: threading.Thread | None = None
+        if prefetch:
+            self._idle_thread = threading.Thread(target=self._idle_reader, name="avlabel-idle-read", daemon=True)
+            self._idle_thread.start()
 
     def __len__(self) -> int:
         return len(self.sync)
@@ -134,18 +191,81 @@ class LogFrames:
         """Sweep `index` ready to show; None when the ego poses do not cover it."""
         if not 0 <= index < len(self):
             raise IndexError(f"sweep {index} out of range (0..{len(self) - 1})")
+        self._requested()
         pending = self._pending.pop(index, None)
         if pending is not None and not pending.cancel():
             pending.result()  # being read right now: wait for it rather than read it twice
         with self._lock:
             if index in self._cache:
-                self._cache.move_to_end(index)
+                self._use(index)
                 return self._cache[index]
         # read outside the lock: a read-ahead of another sweep in flight does not hold this one up
         view = self._load(index)
         with self._lock:
             self._remember(index, view)
+        self._requested()  # the quiet time counts from here
         return view
+
+    @property
+    def current(self) -> int:
+        """The sweep the annotator is at: the idle reader reads outward from it, and the
+        sweeps farthest from it are evicted first."""
+        return self._current
+
+    @current.setter
+    def current(self, index: int) -> None:
+        self._current = int(np.clip(index, 0, max(len(self) - 1, 0)))
+        if self._idle_state == "full":
+            self._idle_state = "filling"  # nearer sweeps may be missing now
+        self._requested()
+
+    @property
+    def memory_budget(self) -> int:
+        """Bytes of prepared sweeps kept beyond the `cache_size` used last (0: none, and no
+        idle reading). Lowering it evicts at once."""
+        return self._budget
+
+    @memory_budget.setter
+    def memory_budget(self, budget: int) -> None:
+        with self._lock:
+            self._budget = max(int(budget), 0)
+            self._evict()
+            self._idle_state = "filling"  # until the idle reader finds out
+        self._requested()
+
+    def memory(self) -> MemoryUse:
+        """The sweeps in memory and their bytes, and what the idle reader is at."""
+        with self._lock:
+            sweeps, used = len(self._cache), sum(self._sizes.get(index, 0) for index in self._cache)
+        state = self._idle_state if self._idle_thread is not None and self._budget > 0 else "off"
+        if state != "off":
+            state = "complete" if sweeps + len(self._failed) >= len(self) else "filling" if state == "complete" else state
+        return MemoryUse(sweeps, len(self), used, self._budget, state)
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing has asked for a sweep for IDLE_AFTER_S (the idle reader may read)."""
+        return time.monotonic() - self._last_request >= IDLE_AFTER_S
+
+    def touch(self) -> None:
+        """The annotator did something (an edit, a key): the idle reader waits IDLE_AFTER_S
+        more, and a read of its under way stops at its next step."""
+        self._requested()
+
+    def clear(self) -> None:
+        """Forget every prepared sweep and drop the reads planned (a read under way finishes
+        or stops; the idle reader starts again later, from the current sweep)."""
+        self._requested()
+        for future in list(self._pending.values()):
+            if not future.cancel():
+                future.exception()  # a running one: wait for it
+        self._pending.clear()
+        with self._lock:
+            self._epoch += 1
+            self._cache.clear()
+            self._sizes.clear()
+            self._idle_filled.clear()
+        self._failed.clear()
 
     def ready(self, index: int) -> bool:
         """Whether showing sweep `index` now would not wait for a read: it is cached, or its
@@ -171,9 +291,12 @@ class LogFrames:
         cached, only the preparation given to `read_ahead` runs)."""
         if self._executor is None or not 0 <= index < len(self):
             return
+        self._requested()
         if index in self._pending and not self._pending[index].done():
             return
-        self._pending[index] = self._executor.submit(self._prefetch, index, self._prepare)
+        future = self._executor.submit(self._prefetch, index, self._prepare)
+        future.add_done_callback(lambda _: self._wake_idle_reader())
+        self._pending[index] = future
 
     def read_ahead(self, indices: list[int], prepare: Callable[[FrameView], None] | None = None) -> None:
         """Read these sweeps in the background, most likely first, instead of whatever was
@@ -185,6 +308,7 @@ class LogFrames:
         what the window will want of the sweep besides the sweep itself."""
         if self._executor is None:
             return
+        self._requested()
         wanted = [index for index in dict.fromkeys(indices) if 0 <= index < len(self)][: self._cache_size - 2]
         for index, future in list(self._pending.items()):
             if future.done() or future.cancel():  # re-planned below, in the new order
@@ -201,6 +325,14 @@ class LogFrames:
         return list(self._camera_pool.map(function, cameras))
 
     def close(self) -> None:
+        """Stop the background threads (a read under way stops at its next step) and wait
+        for them."""
+        with self._wake:
+            self._closed = True
+            self._generation += 1
+            self._wake.notify_all()
+        if self._idle_thread is not None:
+            self._idle_thread.join()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self._camera_pool is not None:
@@ -210,6 +342,8 @@ class LogFrames:
         with self._lock:
             view = self._cache.get(index)
             cached = index in self._cache
+            if cached:
+                self._use(index)  # asked for: kept for recency, not evicted as idle reading
         if not cached:
             self._reading = index
             try:
@@ -228,11 +362,128 @@ class LogFrames:
                 if index not in self._cache:
                     self._remember(index, view)
 
-    def _remember(self, index: int, view: FrameView | None) -> None:
+    def _remember(self, index: int, view: FrameView | None, *, idle: bool = False) -> None:
+        """Cache a read sweep (under the lock): as used last, or (idle) as least recently
+        used, not kept for recency; then evict what the budget does not hold."""
         self._cache[index] = view
+        self._sizes[index] = view_bytes(view)
+        if idle:
+            self._cache.move_to_end(index, last=False)
+            self._idle_filled.add(index)
+        else:
+            self._use(index)
+        self._evict()
+
+    def _use(self, index: int) -> None:
+        """Sweep `index` was asked for (under the lock): it counts as used last."""
         self._cache.move_to_end(index)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._idle_filled.discard(index)
+
+    def _kept_for_recency(self) -> set[int]:
+        """The `cache_size` sweeps used last (not idle-filled): never evicted."""
+        used = [index for index in reversed(self._cache) if index not in self._idle_filled]
+        return set(used[: self._cache_size])
+
+    def _evictable(self) -> list[int]:
+        """Cached sweeps the budget may evict, farthest from the current sweep first."""
+        kept = self._kept_for_recency()
+        return sorted((index for index in self._cache if index not in kept), key=self._distance, reverse=True)
+
+    def _distance(self, index: int) -> tuple[int, bool]:
+        """How far sweep `index` lies from the current one; behind it counts a little farther
+        (reviews go forward)."""
+        return abs(index - self._current), index < self._current
+
+    def _evict(self) -> None:
+        """Drop the farthest sweeps (not the ones used last) until the cache fits the budget."""
+        used = sum(self._sizes.get(index, 0) for index in self._cache)
+        for index in self._evictable() if used > self._budget else ():
+            if used <= self._budget:
+                break
+            used -= self._sizes.pop(index, 0)
+            del self._cache[index]
+            self._idle_filled.discard(index)
+        for index in [index for index in self._sizes if index not in self._cache]:
+            del self._sizes[index]
+
+    # ------------------------------------------------------------------ idle reader
+
+    def _requested(self) -> None:
+        """Something asked for a sweep: the idle reader's read under way stops at its next
+        step, and it waits IDLE_AFTER_S before the next one."""
+        self._last_request = time.monotonic()
+        self._generation += 1
+
+    def _wake_idle_reader(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def _next_idle_sweep(self) -> int | None:
+        """The sweep nearest the current one not in memory yet, if the budget holds it
+        (maybe by evicting a farther one); None when every sweep is read or the budget is
+        full of nearer ones (sets _idle_state)."""
+        with self._lock:
+            count = len(self)
+            target = None
+            for distance in range(count):
+                for index in (self._current + distance, self._current - distance):
+                    if 0 <= index < count and index not in self._cache and index not in self._failed:
+                        target = index
+                        break
+                if target is not None:
+                    break
+            if target is None:
+                self._idle_state = "complete"
+                return None
+            sizes = [self._sizes[index] for index in self._cache if self._sizes.get(index)]
+            estimate = max(sizes) if sizes else 0
+            used = sum(self._sizes.get(index, 0) for index in self._cache)
+            if used + estimate <= self._budget:
+                self._idle_state = "filling"
+                return target
+            farthest = self._evictable()
+            if farthest and self._distance(farthest[0]) > self._distance(target):
+                self._idle_state = "filling"
+                return target  # holds it once the farthest is evicted
+            self._idle_state = "full"
+            return None
+
+    def _idle_reader(self) -> None:
+        """The idle reader's loop: wait until nothing asked for a sweep for IDLE_AFTER_S and
+        no read ahead is planned, read the nearest sweep not in memory, again."""
+        while True:
+            with self._wake:
+                while True:
+                    if self._closed:
+                        return
+                    quiet_left = self._last_request + IDLE_AFTER_S - time.monotonic()
+                    if quiet_left > 0:
+                        self._wake.wait(quiet_left)
+                        continue
+                    if any(not future.done() for future in list(self._pending.values())):
+                        self._wake.wait(IDLE_AFTER_S)  # woken when a read ahead is done
+                        continue
+                    target = self._next_idle_sweep() if self._budget > 0 else None
+                    if target is None:
+                        self._wake.wait(IDLE_AFTER_S)  # until the current sweep or the budget changes
+                        continue
+                    generation = self._generation
+                    break
+            self._idle_read(target, generation)
+
+    def _idle_read(self, index: int, generation: int) -> None:
+        epoch = self._epoch
+        try:
+            view = self._load(index, keep_going=lambda: self._generation == generation and not self._closed)
+        except _Dropped:
+            return
+        except Exception:  # an unreadable sweep: shown as an error when the annotator goes there
+            logger.debug("reading sweep %d while idle failed", index, exc_info=True)
+            self._failed.add(index)
+            return
+        with self._lock:
+            if index not in self._cache and epoch == self._epoch:
+                self._remember(index, view, idle=True)
 
     def _load(self, index: int, keep_going: Callable[[], bool] | None = None) -> FrameView | None:
         """Read and prepare sweep `index`; `keep_going` is asked between the steps, after the
@@ -297,6 +548,24 @@ class LogFrames:
             offset_us=match.offset_us,
         )
         return replace(view, points_image=camera_points_image(view, points_ego, synced.world_from_ego))
+
+
+def view_bytes(view: FrameView | None) -> int:
+    """Bytes a prepared sweep holds: its arrays and images, each memory block once (an
+    array that is a view of another counts the block it views)."""
+    if view is None:
+        return 0
+    arrays = [view.world_from_ego, view.points_world, view.points_ego, view.intensity, view.radar_world, view.radar_velocity]
+    for camera in view.cameras:
+        arrays += [camera.image, camera.world_from_ego_camera]
+        if camera.points_image is not None:
+            arrays.append(camera.points_image)
+    blocks: dict[int, int] = {}
+    for array in arrays:
+        while isinstance(array.base, np.ndarray):
+            array = array.base
+        blocks[id(array)] = array.nbytes
+    return sum(blocks.values())
 
 
 class _Dropped(Exception):

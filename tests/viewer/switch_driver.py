@@ -77,10 +77,8 @@ def main(log_path: Path, out: Path, mode: str, switches: int) -> int:
 
 def drag(viewer: ViewerApp, controller: ViewerController, out: Path, settle, *, by_key: bool) -> int:  # type: ignore[no-untyped-def]
     frames = controller.frames
-    for future in list(frames._pending.values()):  # nothing read ahead: every sweep is read on the way
-        future.cancel() or future.result()
-    with frames._lock:
-        frames._cache.clear()
+    frames.memory_budget = 0  # nothing kept beyond the last few sweeps, nothing read while idle
+    frames.clear()  # and nothing read ahead: every sweep is read on the way
     read_sync, load, read, shown = frames.sync.frame, frames._load, [], []
 
     def slow_read(index: int):  # type: ignore[no-untyped-def]

@@ -368,3 +368,21 @@ def test_dragging_the_selected_cuboid_moves_it_along_the_ground_in_one_edit(cont
     np.testing.assert_allclose(controller.selected_cuboid().center, cuboid.center)
     assert controller.begin_drag(start)  # a click without moving is no edit
     assert controller.end_drag() == Change.SELECTION and len(controller.session._undo) == edits
+
+
+def test_the_status_bar_shows_how_much_of_the_log_is_in_memory(tiny_log: Path) -> None:
+    import time
+
+    controller = ViewerController.open(tiny_log, None, "alice", prefetch=True)
+    try:
+        deadline = time.monotonic() + 10.0
+        while controller.frames.memory().state != "complete" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "  |  in memory 5/5 sweeps  |  " in controller.status()
+    finally:
+        controller.close()
+    without = ViewerController.open(tiny_log, None, "bob", prefetch=False)
+    try:
+        assert "in memory" not in without.status()  # no idle reader: nothing to report
+    finally:
+        without.close()
