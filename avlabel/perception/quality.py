@@ -1,7 +1,9 @@
 """How good are the proposals? Ground precision/recall against per-point truth, and
 per-class recall, precision and yaw error against truth boxes at a BEV IoU threshold.
 
-Used by scripts/measure_proposals.py and the regression tests; the full detection and
+`measure_log` runs the proposal step sweep by sweep; `measure_labels` judges any labels
+of a log (the pipeline's, after tracking) by the same rules. Used by
+scripts/measure_proposals.py and the regression tests; the full detection and
 tracking metrics live in avlabel.eval. BEV IoU comes from avlabel.geometry.iou.
 """
 
@@ -18,6 +20,7 @@ from avlabel.structs import yaw_difference
 if TYPE_CHECKING:
     from avlabel.io.logstore import DriveLog
     from avlabel.perception.settings import PerceptionConfig
+    from avlabel.structs import LabelFrame, Labels
 
 
 @dataclass
@@ -185,25 +188,77 @@ def measure_log(
         point_truth = log.point_truth(index, sensor)
         if point_truth is not None:
             measurement.ground.add(proposals.point_height < config.ground.ground_threshold, point_truth.is_ground())
-        frame = truth_by_time.get(timestamp_us)
-        if frame is None:
+        found = _truth_in_ego(truth_by_time.get(timestamp_us), world_from_ego, point_truth)
+        if found is None:
             continue
-        # Truth into the ego frame of the sweep (proposals are compared there).
-        ego_from_world = np.linalg.inv(world_from_ego)
-        truth_boxes = np.array([cuboid.box for cuboid in frame.cuboids]).reshape(-1, 7)
-        if len(truth_boxes):
-            truth_boxes = truth_boxes.copy()
-            truth_boxes[:, :3] = truth_boxes[:, :3] @ ego_from_world[:3, :3].T + ego_from_world[:3, 3]
-            truth_boxes[:, 6] += np.arctan2(ego_from_world[1, 0], ego_from_world[0, 0])
-        truth_points = np.array([cuboid.num_points for cuboid in frame.cuboids], dtype=np.int64)
-        if point_truth is not None and len(truth_points) and not truth_points.any():
-            # No stored counts: count the points whose instance is the cuboid's track id.
-            hits = np.bincount(point_truth.instance[point_truth.instance >= 0]) if (point_truth.instance >= 0).any() else np.zeros(0, np.int64)
-            truth_points = np.array([
-                hits[int(cuboid.track_id)] if cuboid.track_id.isdigit() and int(cuboid.track_id) < len(hits) else 0 for cuboid in frame.cuboids
-            ])
         measurement.detections.add(
-            proposals.boxes, list(proposals.labels), proposals.scores, truth_boxes, [cuboid.label for cuboid in frame.cuboids],
-            truth_points, ego_xy=np.zeros(2), max_range=max_range, min_points=min_points, iou_threshold=iou_threshold,
+            proposals.boxes, list(proposals.labels), proposals.scores, *found,
+            ego_xy=np.zeros(2), max_range=max_range, min_points=min_points, iou_threshold=iou_threshold,
         )
     return measurement
+
+
+def measure_labels(
+    log: "DriveLog",
+    labels: "Labels",
+    *,
+    frames: range | list[int] | None = None,
+    measurement: LogMeasurement | None = None,
+    max_range: float = 50.0,
+    min_points: int = 20,
+    iou_threshold: float = 0.5,
+) -> LogMeasurement:
+    """Compare any world-frame labels of a simulated log (the pipeline's, after tracking)
+    with its truth on the same sweeps and by the same rules as `measure_log`: a labels
+    frame counts for the sweep of the same time; a sweep without one has no boxes."""
+    from avlabel.perception.propose import log_frame_input
+    from avlabel.sync.frames import ego_poses
+
+    measurement = measurement or LogMeasurement()
+    sensor = log.lidar
+    poses = ego_poses(log)
+    truth = log.truth()
+    truth_by_time = {frame.timestamp_us: frame for frame in truth.frames} if truth is not None else {}
+    labels_by_time = {frame.timestamp_us: frame for frame in labels.frames}
+    for index in frames if frames is not None else range(log.num_frames(sensor)):
+        frame_input = log_frame_input(log, index, lidar=sensor, poses=poses)
+        measurement.sweeps += 1
+        found = _truth_in_ego(truth_by_time.get(frame_input.timestamp_us), frame_input.world_from_ego, log.point_truth(index, sensor))
+        if found is None:
+            continue
+        labelled = labels_by_time.get(frame_input.timestamp_us)
+        cuboids = labelled.cuboids if labelled is not None else ()
+        boxes = _into_ego(np.array([cuboid.box for cuboid in cuboids]).reshape(-1, 7), frame_input.world_from_ego)
+        measurement.detections.add(
+            boxes, [cuboid.label for cuboid in cuboids], np.array([cuboid.score for cuboid in cuboids]), *found,
+            ego_xy=np.zeros(2), max_range=max_range, min_points=min_points, iou_threshold=iou_threshold,
+        )
+    return measurement
+
+
+def _into_ego(boxes: np.ndarray, world_from_ego: np.ndarray) -> np.ndarray:
+    """World-frame boxes (K, 7) in the ego frame of a sweep."""
+    if not len(boxes):
+        return boxes
+    ego_from_world = np.linalg.inv(world_from_ego)
+    boxes = boxes.copy()
+    boxes[:, :3] = boxes[:, :3] @ ego_from_world[:3, :3].T + ego_from_world[:3, 3]
+    boxes[:, 6] += np.arctan2(ego_from_world[1, 0], ego_from_world[0, 0])
+    return boxes
+
+
+def _truth_in_ego(frame: "LabelFrame | None", world_from_ego: np.ndarray, point_truth) -> tuple[np.ndarray, list[str], np.ndarray] | None:
+    """(boxes (T, 7) in the sweep's ego frame, labels, LiDAR points on each) of a truth
+    frame, or None without one. Counts not stored in the truth come from the per-point
+    instance ids (the cuboid's track id)."""
+    if frame is None:
+        return None
+    truth_boxes = _into_ego(np.array([cuboid.box for cuboid in frame.cuboids]).reshape(-1, 7), world_from_ego)
+    truth_points = np.array([cuboid.num_points for cuboid in frame.cuboids], dtype=np.int64)
+    if point_truth is not None and len(truth_points) and not truth_points.any():
+        instance = point_truth.instance
+        hits = np.bincount(instance[instance >= 0]) if (instance >= 0).any() else np.zeros(0, np.int64)
+        truth_points = np.array([
+            hits[int(cuboid.track_id)] if cuboid.track_id.isdigit() and int(cuboid.track_id) < len(hits) else 0 for cuboid in frame.cuboids
+        ])
+    return truth_boxes, [cuboid.label for cuboid in frame.cuboids], truth_points
