@@ -10,7 +10,7 @@ tracking metrics live in avlabel.eval. BEV IoU comes from avlabel.geometry.iou.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from avlabel.structs import yaw_difference
 
 if TYPE_CHECKING:
     from avlabel.io.logstore import DriveLog
+    from avlabel.perception.propose import FrameInput
     from avlabel.perception.settings import PerceptionConfig
     from avlabel.structs import LabelFrame, Labels
 
@@ -166,17 +167,11 @@ def measure_log(
     time (objects within `max_range` of the ego hit by at least `min_points` points)."""
     import time
 
-    from avlabel.perception.propose import log_frame_input, propose_ego
-    from avlabel.sync.frames import ego_poses
+    from avlabel.perception.propose import propose_ego
 
     measurement = measurement or LogMeasurement()
-    sensor = log.lidar
-    poses = ego_poses(log)
-    truth = log.truth()
-    truth_by_time = {frame.timestamp_us: frame for frame in truth.frames} if truth is not None else {}
-    for index in frames if frames is not None else range(log.num_frames(sensor)):
-        frame_input = log_frame_input(log, index, lidar=sensor, poses=poses)
-        timestamp_us, world_from_ego = frame_input.timestamp_us, frame_input.world_from_ego
+    for frame_input, point_truth, found in _judged_sweeps(log, frames):
+        world_from_ego = frame_input.world_from_ego
         start, cpu_start = time.perf_counter(), time.process_time()
         proposals = propose_ego(
             frame_input.points, config, radar=frame_input.radar or None,
@@ -185,16 +180,13 @@ def measure_log(
         measurement.seconds_per_sweep.append(time.perf_counter() - start)
         measurement.cpu_seconds_per_sweep.append(time.process_time() - cpu_start)
         measurement.sweeps += 1
-        point_truth = log.point_truth(index, sensor)
         if point_truth is not None:
             measurement.ground.add(proposals.point_height < config.ground.ground_threshold, point_truth.is_ground())
-        found = _truth_in_ego(truth_by_time.get(timestamp_us), world_from_ego, point_truth)
-        if found is None:
-            continue
-        measurement.detections.add(
-            proposals.boxes, list(proposals.labels), proposals.scores, *found,
-            ego_xy=np.zeros(2), max_range=max_range, min_points=min_points, iou_threshold=iou_threshold,
-        )
+        if found is not None:
+            measurement.detections.add(
+                proposals.boxes, list(proposals.labels), proposals.scores, *found,
+                ego_xy=np.zeros(2), max_range=max_range, min_points=min_points, iou_threshold=iou_threshold,
+            )
     return measurement
 
 
@@ -211,19 +203,10 @@ def measure_labels(
     """Compare any world-frame labels of a simulated log (the pipeline's, after tracking)
     with its truth on the same sweeps and by the same rules as `measure_log`: a labels
     frame counts for the sweep of the same time; a sweep without one has no boxes."""
-    from avlabel.perception.propose import log_frame_input
-    from avlabel.sync.frames import ego_poses
-
     measurement = measurement or LogMeasurement()
-    sensor = log.lidar
-    poses = ego_poses(log)
-    truth = log.truth()
-    truth_by_time = {frame.timestamp_us: frame for frame in truth.frames} if truth is not None else {}
     labels_by_time = {frame.timestamp_us: frame for frame in labels.frames}
-    for index in frames if frames is not None else range(log.num_frames(sensor)):
-        frame_input = log_frame_input(log, index, lidar=sensor, poses=poses)
+    for frame_input, _, found in _judged_sweeps(log, frames):
         measurement.sweeps += 1
-        found = _truth_in_ego(truth_by_time.get(frame_input.timestamp_us), frame_input.world_from_ego, log.point_truth(index, sensor))
         if found is None:
             continue
         labelled = labels_by_time.get(frame_input.timestamp_us)
@@ -234,6 +217,22 @@ def measure_labels(
             ego_xy=np.zeros(2), max_range=max_range, min_points=min_points, iou_threshold=iou_threshold,
         )
     return measurement
+
+
+def _judged_sweeps(log: "DriveLog", frames: range | list[int] | None) -> Iterator[tuple["FrameInput", Any, tuple | None]]:
+    """Per sweep (all, or `frames`): the sweep ready for the proposal step, its per-point
+    truth (or None) and its truth boxes in its ego frame (see `_truth_in_ego`, or None)."""
+    from avlabel.perception.propose import log_frame_input
+    from avlabel.sync.frames import ego_poses
+
+    sensor = log.lidar
+    poses = ego_poses(log)
+    truth = log.truth()
+    truth_by_time = {frame.timestamp_us: frame for frame in truth.frames} if truth is not None else {}
+    for index in frames if frames is not None else range(log.num_frames(sensor)):
+        frame_input = log_frame_input(log, index, lidar=sensor, poses=poses)
+        point_truth = log.point_truth(index, sensor)
+        yield frame_input, point_truth, _truth_in_ego(truth_by_time.get(frame_input.timestamp_us), frame_input.world_from_ego, point_truth)
 
 
 def _into_ego(boxes: np.ndarray, world_from_ego: np.ndarray) -> np.ndarray:
