@@ -168,6 +168,7 @@ class LogFrames:
         self._idle_state = "filling"
         self._epoch = 0  # bumped by clear(): an idle read begun before it is not cached
         self._closed = False
+        self._foreground = 0  # reads the window is waiting for (frame()), under _wake
         self._wake = threading.Condition()
         self._idle_thread: threading.Thread | None = None
         if prefetch:
@@ -200,7 +201,13 @@ class LogFrames:
                 self._use(index)
                 return self._cache[index]
         # read outside the lock: a read-ahead of another sweep in flight does not hold this one up
-        view = self._load(index)
+        with self._wake:
+            self._foreground += 1  # the idle reader does not start while the window reads
+        try:
+            view = self._load(index)
+        finally:
+            with self._wake:
+                self._foreground -= 1
         with self._lock:
             self._remember(index, view)
         self._requested()  # the quiet time counts from here
@@ -449,8 +456,9 @@ class LogFrames:
             return None
 
     def _idle_reader(self) -> None:
-        """The idle reader's loop: wait until nothing asked for a sweep for IDLE_AFTER_S and
-        no read ahead is planned, read the nearest sweep not in memory, again."""
+        """The idle reader's loop: wait until nothing asked for a sweep for IDLE_AFTER_S, no
+        read ahead is planned and the window is not reading one itself, read the nearest
+        sweep not in memory, again."""
         while True:
             with self._wake:
                 while True:
@@ -460,7 +468,7 @@ class LogFrames:
                     if quiet_left > 0:
                         self._wake.wait(quiet_left)
                         continue
-                    if any(not future.done() for future in list(self._pending.values())):
+                    if self._foreground or any(not future.done() for future in list(self._pending.values())):
                         self._wake.wait(IDLE_AFTER_S)  # woken when a read ahead is done
                         continue
                     target = self._next_idle_sweep() if self._budget > 0 else None
