@@ -14,7 +14,7 @@ reads the rest of the log into the cache too, the sweeps nearest the current one
 outward in both directions, within a memory budget (`memory_budget`, bytes of the prepared
 arrays and images). When the log does not fit, the sweeps nearest the current one are kept
 and the farthest evicted. It yields at once to any real read: it starts a read only when
-nothing has asked for a sweep for IDLE_AFTER_S and no read ahead is planned, and a read
+nothing has asked for a sweep, and no read ahead has run, for IDLE_AFTER_S, and a read
 under way stops at its next step (as a read ahead the slider has passed does) as soon as
 anything asks for a sweep. A slider dragged over sweeps already in memory then only hands
 arrays to the window.
@@ -273,6 +273,7 @@ class LogFrames:
             self._sizes.clear()
             self._idle_filled.clear()
         self._failed.clear()
+        self._requested()  # the quiet time counts from here
 
     def ready(self, index: int) -> bool:
         """Whether showing sweep `index` now would not wait for a read: it is cached, or its
@@ -302,7 +303,7 @@ class LogFrames:
         if index in self._pending and not self._pending[index].done():
             return
         future = self._executor.submit(self._prefetch, index, self._prepare)
-        future.add_done_callback(lambda _: self._wake_idle_reader())
+        future.add_done_callback(lambda _: self._read_ahead_done())
         self._pending[index] = future
 
     def read_ahead(self, indices: list[int], prepare: Callable[[FrameView], None] | None = None) -> None:
@@ -421,7 +422,11 @@ class LogFrames:
         self._last_request = time.monotonic()
         self._generation += 1
 
-    def _wake_idle_reader(self) -> None:
+    def _read_ahead_done(self) -> None:
+        """A read ahead finished: the quiet time counts from here too (counted from the request
+        alone, it ran out while the read ahead was still busy, and the idle reader started just
+        as the annotator's next switch came, which then waited for its step)."""
+        self._last_request = time.monotonic()
         with self._wake:
             self._wake.notify_all()
 
