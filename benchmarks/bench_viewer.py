@@ -15,10 +15,15 @@ Printed per kind (median, p90, max and the 100 ms target beside them; never asse
   that item is shown, so the jump's sweep is there only if the read-ahead (which reads the
   next queue item's sweep first) fetched it; jumps within one sweep are counted apart;
 - cold jump: to a sweep nothing predicted (cache emptied), 0.3 s after the previous switch;
-- slider drag: the slider moved on by one sweep every 40 ms (its handler called as the
-  slider calls it, and the window redrawn as for the mouse motion), up and down the log,
-  the cache emptied before each pass; a position counts as switched to once the window
-  draws it or a position the slider reached after it (positions dragged past are dropped);
+- slider drag over unread sweeps: the slider moved on by one sweep every 40 ms (its
+  handler called as the slider calls it, and the window redrawn as for the mouse motion),
+  up and down the log, with the cache limited as before the idle reader (memory budget 0:
+  the last 6 sweeps) and emptied before each pass; a position counts as switched to once
+  the window draws it or a position the slider reached after it (positions dragged past
+  are dropped);
+- slider drag over sweeps in memory: the same once the idle reader has read the whole log
+  (default memory budget); the sweeps' pictures (point colours, camera overlays) are
+  forgotten before each pass, so they are drawn when shown, as after reading while idle;
 - the last position on screen: from the drag's last position until a patch of the 3D view,
   captured from the X screen every 10 ms, shows what it shows once the window is made to
   draw that sweep again (and keeps showing it). A draw hands the frame to the renderer;
@@ -26,7 +31,7 @@ Printed per kind (median, p90, max and the 100 ms target beside them; never asse
   not the switch the target is about: with llvmpipe a frame whose 3D view changed takes
   about 200 ms of CPU to render (100-200 ms of wall time on two cores) after its draw.
 
-Then: the steps of a cold switch, points handed to Open3D in place against re-adding them
+Then: the memory the whole log takes once read while idle, the steps of a cold switch, points handed to Open3D in place against re-adding them
 (the peer the viewer avoids), and a check that once the window settles the screen shows
 the last sweep (the software renderer skips frames while busy; see ViewerApp.tick).
 
@@ -34,7 +39,7 @@ Draws are handed to the renderer; with llvmpipe one frame of this window then ta
 180 ms of CPU on the renderer's threads (about half of that for the 3D view, half for the
 panels), which is what a switch right after another one waits for.
 
-    python benchmarks/bench_viewer.py [--log LOG.h5] [--switches 30]
+    python benchmarks/bench_viewer.py [--log LOG.h5] [--switches 30] [--drags 5] [--drags-only]
 
 Without --log it simulates a 1 s log with the "default" profile (64 x 2048 LiDAR, four
 960x600 cameras; takes a couple of minutes) into out/bench_viewer/ and reuses it.
@@ -78,6 +83,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", type=Path, help="drive log to use (default: simulate one, profile default)")
     parser.add_argument("--switches", type=int, default=30)
+    parser.add_argument("--drags", type=int, help="slider drags of each kind (default: switches / 6)")
+    parser.add_argument("--drags-only", action="store_true", help="time the slider drags alone (and the memory of the whole log)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     log_path = args.log or DEFAULT_LOG
@@ -87,10 +94,10 @@ def main() -> None:
         print(f"simulating {log_path} (profile default, 1 s) ...")
         simulate(log_path, seconds=1.0, seed=7, profile="default", progress=True)
     with virtual_display() as display:
-        run(log_path, args.switches, display)
+        run(log_path, args.switches, args.drags or max(args.switches // 6, 2), args.drags_only, display)
 
 
-def run(log_path: Path, switches: int, display: str) -> None:
+def run(log_path: Path, switches: int, drag_count: int, drags_only: bool, display: str) -> None:
     import open3d as o3d
     import open3d.visualization.gui as gui
 
@@ -99,6 +106,7 @@ def run(log_path: Path, switches: int, display: str) -> None:
     from avlabel.viewer.app import ViewerApp, _material
     from avlabel.viewer.controller import Change, ViewerController
     from avlabel.viewer.display import capture_screen, stale_scene_pixels
+    from avlabel.viewer.frames import MEMORY_BUDGET
 
     work = log_path.parent / f"{log_path.stem}.bench"
     work.mkdir(parents=True, exist_ok=True)
@@ -173,6 +181,8 @@ def run(log_path: Path, switches: int, display: str) -> None:
         return (after.user + after.system - process.user - process.system) - (time.thread_time() - main)
 
     loop_for(2.0)  # the first reads ahead done
+    while controller.frames.memory().state == "filling":  # and the idle reader's (it would count as the renderer's CPU)
+        viewer.tick()
     render_full, render_panels = [], []
     for _ in range(5):
         render_full.append(renderer_cpu(True))
@@ -187,22 +197,21 @@ def run(log_path: Path, switches: int, display: str) -> None:
         cpu[kind].append(time.thread_time() - started_cpu)
         return seconds
 
-    def forget() -> None:
-        """Empty the caches (sweeps and their pictures) and drop the reads planned ahead."""
-        frames = controller.frames
-        for future in list(frames._pending.values()):  # noqa: SLF001
-            future.cancel() or future.result()
-        frames._pending.clear()  # noqa: SLF001
-        with frames._lock:  # noqa: SLF001
-            frames._cache.clear()  # noqa: SLF001
+    def forget_pictures() -> None:
         with controller._pictures_lock:  # noqa: SLF001
             controller._pictures.clear()  # noqa: SLF001
 
+    def forget() -> None:
+        """Empty the caches (sweeps and their pictures) and drop the reads planned ahead."""
+        controller.frames.clear()
+        forget_pictures()
+
+    timed_switches = 0 if drags_only else switches
     # step: up and down the log one sweep at a time, as when reviewing
     viewer.go_to_frame(0)
     loop_for(1.0)
     steps, direction = [], 1
-    for _ in range(switches):
+    for _ in range(timed_switches):
         if not 0 <= controller.frame_index + direction < count:
             direction = -direction
         loop_for(PAUSE_S)
@@ -211,7 +220,7 @@ def run(log_path: Path, switches: int, display: str) -> None:
     # queue jump: empty the cache, show one item (not timed; its read-ahead starts), look
     # at it for 0.3 s, then time Q
     queue_jumps, same_sweep = [], 0
-    for _ in range(switches):
+    for _ in range(timed_switches):
         forget()
         viewer.perform("next_in_queue")
         before = controller.frame_index
@@ -226,7 +235,7 @@ def run(log_path: Path, switches: int, display: str) -> None:
     # cold jump: to a sweep neither the queue nor stepping predicts, nothing cached
     cold = []
     rng = np.random.default_rng(7)
-    for _ in range(switches):
+    for _ in range(timed_switches):
         forget()
         loop_for(PAUSE_S)
         predicted = {controller.frame_index - 1, controller.frame_index, controller.frame_index + 1}
@@ -238,13 +247,20 @@ def run(log_path: Path, switches: int, display: str) -> None:
         target = int(rng.choice([index for index in range(count) if index not in predicted] or [0]))
         cold.append(timed(lambda: viewer.go_to_frame(target), "cold"))
 
-    # slider drag: one sweep on every 40 ms, up and down, cold
-    drag, drag_end, drag_screen = [], [], []
-    controller.select(None)
-    viewer.go_to_frame(0)
-    for drag_pass in range(max(switches // 6, 2)):
-        forget()
-        loop_for(PAUSE_S)
+    def drags(in_memory: bool) -> tuple[list[float], list[float], list[float]]:
+        """Slider drags, one sweep on every 40 ms, up and down: every position, the last
+        positions, the last positions on screen (seconds)."""
+        drag, drag_end, drag_screen = [], [], []
+        for _ in range(drag_count):
+            if in_memory:
+                forget_pictures()
+            else:
+                forget()
+            loop_for(PAUSE_S)
+            drag_once(drag, drag_end, drag_screen)
+        return drag, drag_end, drag_screen
+
+    def drag_once(drag: list[float], drag_end: list[float], drag_screen: list[float]) -> None:
         order = list(range(1, count)) if controller.frame_index == 0 else list(range(count - 2, -1, -1))
         requests: list[tuple[float, int]] = []
         for sweep in order:
@@ -275,6 +291,35 @@ def run(log_path: Path, switches: int, display: str) -> None:
         changed = [when for when, image in screens if (np.abs(image.astype(int) - final).sum(axis=2) > 30).mean() > SCREEN_SAME]
         on_screen = next((when for when, _ in screens if when > max(changed, default=-np.inf)), None)
         drag_screen.append((on_screen if on_screen is not None and shown else requests[-1][0] + SCREEN_WATCH_S) - requests[-1][0])
+
+    # slider drag over unread sweeps: the cache limited to the last few sweeps, as before the idle reader
+    controller.select(None)
+    viewer.go_to_frame(0)
+    controller.frames.memory_budget = 0
+    cold_drag = drags(in_memory=False)
+    # the idle reader reads the whole log while nothing is asked for
+    controller.frames.memory_budget = MEMORY_BUDGET
+    fill_started = time.perf_counter()
+    while controller.frames.memory().state == "filling" and time.perf_counter() - fill_started < 120.0:
+        viewer.tick()
+    fill_s, memory = time.perf_counter() - fill_started, controller.frames.memory()
+    warm_drag = drags(in_memory=True)
+
+    def print_drags() -> None:
+        for name, (drag, drag_end, drag_screen) in (("over unread sweeps", cold_drag), ("over sweeps in memory", warm_drag)):
+            print(summary(f"slider drag {name}, a sweep every 40 ms", drag))
+            print(summary("  of which the drag's last position", drag_end))
+            print(summary("  the last position on screen", drag_screen))
+        print(f"the whole log in memory: {memory.text()}, {memory.bytes / (1 << 20):.1f} MiB ({memory.bytes / max(memory.sweeps, 1) / (1 << 20):.2f} MiB a sweep; "
+              f"budget {memory.budget / (1 << 30):.1f} GiB), read while idle in {fill_s:.1f} s (after {len(cold_drag[1])} drags over unread sweeps)")
+
+    load = os.getloadavg()[0]
+    if drags_only:
+        print(f"machine load average {load:.1f} on {os.cpu_count()} cores (wall times stretch with it; CPU times less so)")
+        print_drags()
+        viewer.close()
+        controller.close()
+        return
 
     # the steps of a cold switch, 0.3 s apart
     step_names = ("read + de-skew + cameras", "pictures: colours + 3 camera overlays", "open3d update + draw")
@@ -329,15 +374,13 @@ def run(log_path: Path, switches: int, display: str) -> None:
     viewer._retired_points.append(viewer._points)  # noqa: SLF001 - the scene's cloud was replaced by the peer
     viewer._points = None  # noqa: SLF001
 
-    print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times stretch with it; CPU times less so)")
+    print(f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, {load:.1f} after the drags (wall times stretch with it; CPU times less so)")
     print(summary("step (. and ,), 0.3 s apart", steps, cpu["step"]))
     if queue_jumps:
         print(summary("queue jump (Q), 0.3 s apart", queue_jumps, cpu["queue"]))
     print(f"  ({same_sweep} of {switches} queue jumps stayed on the same sweep and are left out)")
     print(summary("cold jump (nothing read ahead), 0.3 s apart", cold, cpu["cold"]))
-    print(summary("slider drag, a sweep every 40 ms", drag))
-    print(summary("  of which the drag's last position", drag_end))
-    print(summary("  the last position on screen", drag_screen))
+    print_drags()
     for name, values in cold_steps.items():
         print(summary(f"  cold step: {name}", values, target=False))
     print(summary("points to Open3D: updated in place", in_place, target=False))
