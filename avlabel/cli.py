@@ -183,7 +183,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_view(args: argparse.Namespace) -> int:
     from avlabel.viewer import view
 
-    labels_path = view(args.log, args.labels, annotator=args.annotator, cameras=args.camera, screenshot=args.screenshot)
+    labels_path = view(args.log, args.labels, annotator=args.annotator, cameras=args.camera, screenshot=args.screenshot, memory_gib=args.memory_gib)
     print(f"wrote {args.screenshot}; labels in {labels_path}" if args.screenshot else f"labels in {labels_path}")
     return 0
 
@@ -310,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     viewer.add_argument("--labels", help="labels file to review (default: LOG.labels.json beside the log, started from the log's truth, else empty)")
     viewer.add_argument("--annotator", required=True, help="your name, recorded with every edit")
     viewer.add_argument("--camera", action="append", help="camera to show (repeatable; default: all)")
+    viewer.add_argument("--memory-gib", type=float, default=None,
+                        help="how much of the log to keep in memory, read while you are idle (default 2; 0: only the last few sweeps)")
     viewer.add_argument("--screenshot", metavar="PNG", help="save the window as a PNG and exit (headless: starts Xvfb if DISPLAY is unset)")
     evaluate = command("eval", _cmd_eval, "score labels against ground truth (a drive log's truth or a labels file)")
     evaluate.add_argument("--pred", required=True, metavar="LABELS", help="labels file to score")

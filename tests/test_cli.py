@@ -45,3 +45,9 @@ def test_run_exit_code_reflects_failures(tmp_path):
     assert result.returncode == 1
     assert "1 of 2 logs done" in result.stdout and "FAILED" in result.stderr and "bad.h5" in result.stderr
     assert avlabel("run", good, "--out", tmp_path / "out2").returncode == 0
+
+
+def test_view_refuses_a_negative_memory_budget_in_one_line(tiny_log):
+    result = avlabel("view", tiny_log, "--annotator", "ci", "--memory-gib", "-1", "--screenshot", "never.png")
+    assert result.returncode == 2
+    assert "--memory-gib" in result.stderr and "Traceback" not in result.stderr

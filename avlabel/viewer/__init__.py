@@ -26,6 +26,7 @@ def view(
     annotator: str,
     cameras: list[str] | None = None,
     screenshot: str | os.PathLike[str] | None = None,
+    memory_gib: float | None = None,
 ) -> Path:
     """Open the viewer on a log; returns the labels file it edited.
 
@@ -33,7 +34,12 @@ def view(
     empty) the first time (see avlabel.viewer.controller). screenshot: instead of running
     interactively, show the first sweep with the top review-queue item selected, save the
     window as a PNG and return (under a private Xvfb when there is no screen).
+    memory_gib: how much of the log the viewer keeps in memory, read while the annotator
+    is idle (default 2 GiB; 0: only the last few sweeps).
     """
+    if memory_gib is not None and not (memory_gib >= 0 and memory_gib < 1024):
+        raise InputError(f"--memory-gib {memory_gib}: give a size in GiB, 0 or more (0 keeps only the last few sweeps)")
+    options = {"cameras": cameras} if memory_gib is None else {"cameras": cameras, "memory_budget": int(memory_gib * (1 << 30))}
     if labels_path is not None and not Path(labels_path).exists():
         raise InputError(f"--labels {labels_path}: no such file (leave --labels out to start from the log's truth)")
     if not annotator or not annotator.strip():
@@ -43,20 +49,20 @@ def view(
             raise InputError("no screen: DISPLAY is unset (run on a desktop, under xvfb-run, or pass --screenshot PNG)")
         from avlabel.viewer.app import run_viewer
 
-        return run_viewer(log_path, labels_path, annotator, cameras=cameras)
+        return run_viewer(log_path, labels_path, annotator, **options)
     from avlabel.viewer.display import virtual_display
 
     with virtual_display():
-        return _screenshot(log_path, labels_path, annotator, cameras, Path(screenshot))
+        return _screenshot(log_path, labels_path, annotator, options, Path(screenshot))
 
 
-def _screenshot(log_path: str | os.PathLike[str], labels_path: str | os.PathLike[str] | None, annotator: str, cameras: list[str] | None, path: Path) -> Path:
+def _screenshot(log_path: str | os.PathLike[str], labels_path: str | os.PathLike[str] | None, annotator: str, options: dict, path: Path) -> Path:
     import open3d.visualization.gui as gui
 
     from avlabel.viewer.app import ViewerApp
     from avlabel.viewer.controller import ViewerController
 
-    controller = ViewerController.open(log_path, labels_path, annotator, cameras=cameras)
+    controller = ViewerController.open(log_path, labels_path, annotator, **options)
     gui.Application.instance.initialize()
     viewer = ViewerApp(controller)
     try:

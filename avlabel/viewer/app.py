@@ -35,6 +35,7 @@ import open3d.visualization.rendering as rendering
 from avlabel.structs import box_corners
 from avlabel.viewer import drawing
 from avlabel.viewer.controller import ACTIONS, BINDINGS, Change, ViewerController, help_rows
+from avlabel.viewer.frames import MEMORY_BUDGET
 
 logger = logging.getLogger(__name__)
 
@@ -669,10 +670,10 @@ class ViewerApp:
 
 
 def run_viewer(
-    log_path: str | Path, labels_path: str | Path | None, annotator: str, *, cameras: list[str] | None = None
+    log_path: str | Path, labels_path: str | Path | None, annotator: str, *, cameras: list[str] | None = None, memory_budget: int = MEMORY_BUDGET
 ) -> Path:
     """Open the viewer window and run it until it is closed; returns the labels path."""
-    controller = ViewerController.open(log_path, labels_path, annotator, cameras=cameras)
+    controller = ViewerController.open(log_path, labels_path, annotator, cameras=cameras, memory_budget=memory_budget)
     application = gui.Application.instance
     application.initialize()
     viewer = ViewerApp(controller)

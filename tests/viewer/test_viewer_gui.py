@@ -203,7 +203,7 @@ def test_view_command_screenshots_the_sample_log(tmp_path: Path, display: str) -
     log.symlink_to(SAMPLE_LOG)
     environment = dict(os.environ, DISPLAY=display)
     completed = subprocess.run(
-        [sys.executable, "-m", "avlabel.cli", "view", str(log), "--annotator", "ci", "--screenshot", str(tmp_path / "view.png")],
+        [sys.executable, "-m", "avlabel.cli", "view", str(log), "--annotator", "ci", "--memory-gib", "0.5", "--screenshot", str(tmp_path / "view.png")],
         env=environment, capture_output=True, text=True, timeout=180,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
