@@ -177,6 +177,18 @@ def test_short_weak_tracks_are_dropped_and_weak_tracks_flagged():
     assert all(cuboid.attributes.get("needs_review") for frame in result for cuboid in frame)  # 0.4 < review score
 
 
+def test_a_far_person_seen_all_along_with_modest_scores_is_kept_for_review():
+    # A person 40 m away returns 15-30 points a sweep: each detection scores ~0.52. Seen
+    # for 3 s, the track stays (flagged for review); poles and bushes scoring less go.
+    rng = np.random.default_rng(9)
+    walking = _noisy(_mover(30, (40.0, 5.0), (1.3, 0.0), PEDESTRIAN), rng, centre=0.05)
+    kept = track(_labels([[(box, "pedestrian")] for box in walking], score=0.52, num_points=20), TrackingConfig(), poses=_static_poses(30))
+    assert _track_ids(kept) == {"1"}
+    assert all(cuboid.attributes.get("needs_review") for frame in kept for cuboid in frame)
+    dropped = track(_labels([[(box, "pedestrian")] for box in walking], score=0.45, num_points=20), TrackingConfig(), poses=_static_poses(30))
+    assert dropped.num_cuboids() == 0
+
+
 def test_empty_frames_and_a_log_without_detections():
     empty = Labels(tuple(LabelFrame(int(stamp)) for stamp in _stamps(5)))
     result = track(empty, TrackingConfig(), poses=_static_poses(5))
