@@ -9,8 +9,10 @@ tracking metrics live in avlabel.eval. BEV IoU comes from avlabel.geometry.iou.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -170,8 +172,8 @@ def measure_log(
     from avlabel.perception.propose import propose_ego
 
     measurement = measurement or LogMeasurement()
-    for frame_input, point_truth, found in _judged_sweeps(log, frames):
-        world_from_ego = frame_input.world_from_ego
+    for sweep in _judged_sweeps(log, frames):
+        frame_input, world_from_ego, point_truth = sweep.frame_input, sweep.world_from_ego, sweep.point_truth()
         start, cpu_start = time.perf_counter(), time.process_time()
         proposals = propose_ego(
             frame_input.points, config, radar=frame_input.radar or None,
@@ -182,9 +184,9 @@ def measure_log(
         measurement.sweeps += 1
         if point_truth is not None:
             measurement.ground.add(proposals.point_height < config.ground.ground_threshold, point_truth.is_ground())
-        if found is not None:
+        if sweep.found is not None:
             measurement.detections.add(
-                proposals.boxes, list(proposals.labels), proposals.scores, *found,
+                proposals.boxes, list(proposals.labels), proposals.scores, *sweep.found,
                 ego_xy=np.zeros(2), max_range=max_range, min_points=min_points, iou_threshold=iou_threshold,
             )
     return measurement
@@ -205,34 +207,53 @@ def measure_labels(
     frame counts for the sweep of the same time; a sweep without one has no boxes."""
     measurement = measurement or LogMeasurement()
     labels_by_time = {frame.timestamp_us: frame for frame in labels.frames}
-    for frame_input, _, found in _judged_sweeps(log, frames):
+    for sweep in _judged_sweeps(log, frames, read_points=False):
         measurement.sweeps += 1
-        if found is None:
+        if sweep.found is None:
             continue
-        labelled = labels_by_time.get(frame_input.timestamp_us)
+        labelled = labels_by_time.get(sweep.timestamp_us)
         cuboids = labelled.cuboids if labelled is not None else ()
-        boxes = _into_ego(np.array([cuboid.box for cuboid in cuboids]).reshape(-1, 7), frame_input.world_from_ego)
+        boxes = _into_ego(np.array([cuboid.box for cuboid in cuboids]).reshape(-1, 7), sweep.world_from_ego)
         measurement.detections.add(
-            boxes, [cuboid.label for cuboid in cuboids], np.array([cuboid.score for cuboid in cuboids]), *found,
+            boxes, [cuboid.label for cuboid in cuboids], np.array([cuboid.score for cuboid in cuboids]), *sweep.found,
             ego_xy=np.zeros(2), max_range=max_range, min_points=min_points, iou_threshold=iou_threshold,
         )
     return measurement
 
 
-def _judged_sweeps(log: "DriveLog", frames: range | list[int] | None) -> Iterator[tuple["FrameInput", Any, tuple | None]]:
-    """Per sweep (all, or `frames`): the sweep ready for the proposal step, its per-point
-    truth (or None) and its truth boxes in its ego frame (see `_truth_in_ego`, or None)."""
+@dataclass(frozen=True, slots=True, eq=False)
+class _JudgedSweep:
+    """One sweep of a simulated log as the measurements see it: its log time and pose, the
+    sweep ready for the proposal step (None when not read), its truth boxes in its ego
+    frame (see `_truth_in_ego`; None without a truth frame) and its per-point truth (read
+    when first asked for)."""
+
+    timestamp_us: int
+    world_from_ego: np.ndarray
+    frame_input: "FrameInput | None"
+    found: tuple[np.ndarray, list[str], np.ndarray] | None
+    point_truth: Callable[[], Any]
+
+
+def _judged_sweeps(log: "DriveLog", frames: range | list[int] | None, *, read_points: bool = True) -> Iterator[_JudgedSweep]:
+    """Per sweep (all, or `frames`). Without `read_points` only the sweep's time and pose
+    are looked up (judging labels needs no points)."""
     from avlabel.perception.propose import log_frame_input
     from avlabel.sync.frames import ego_poses
 
     sensor = log.lidar
+    calibration = log.calibrations[sensor]
+    stamps = log.timestamps(sensor)
     poses = ego_poses(log)
     truth = log.truth()
     truth_by_time = {frame.timestamp_us: frame for frame in truth.frames} if truth is not None else {}
-    for index in frames if frames is not None else range(log.num_frames(sensor)):
-        frame_input = log_frame_input(log, index, lidar=sensor, poses=poses)
-        point_truth = log.point_truth(index, sensor)
-        yield frame_input, point_truth, _truth_in_ego(truth_by_time.get(frame_input.timestamp_us), frame_input.world_from_ego, point_truth)
+    for index in frames if frames is not None else range(len(stamps)):
+        frame_input = log_frame_input(log, index, lidar=sensor, poses=poses) if read_points else None
+        timestamp_us = frame_input.timestamp_us if frame_input is not None else int(calibration.to_log_time(int(stamps[index])))
+        world_from_ego = frame_input.world_from_ego if frame_input is not None else poses.at(timestamp_us)
+        point_truth = functools.cache(functools.partial(log.point_truth, index, sensor))
+        found = _truth_in_ego(truth_by_time.get(timestamp_us), world_from_ego, point_truth)
+        yield _JudgedSweep(timestamp_us, world_from_ego, frame_input, found, point_truth)
 
 
 def _into_ego(boxes: np.ndarray, world_from_ego: np.ndarray) -> np.ndarray:
@@ -246,16 +267,16 @@ def _into_ego(boxes: np.ndarray, world_from_ego: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def _truth_in_ego(frame: "LabelFrame | None", world_from_ego: np.ndarray, point_truth) -> tuple[np.ndarray, list[str], np.ndarray] | None:
+def _truth_in_ego(frame: "LabelFrame | None", world_from_ego: np.ndarray, point_truth: Callable[[], Any]) -> tuple[np.ndarray, list[str], np.ndarray] | None:
     """(boxes (T, 7) in the sweep's ego frame, labels, LiDAR points on each) of a truth
     frame, or None without one. Counts not stored in the truth come from the per-point
-    instance ids (the cuboid's track id)."""
+    instance ids (the cuboid's track id) of `point_truth()` (read only then)."""
     if frame is None:
         return None
     truth_boxes = _into_ego(np.array([cuboid.box for cuboid in frame.cuboids]).reshape(-1, 7), world_from_ego)
     truth_points = np.array([cuboid.num_points for cuboid in frame.cuboids], dtype=np.int64)
-    if point_truth is not None and len(truth_points) and not truth_points.any():
-        instance = point_truth.instance
+    if len(truth_points) and not truth_points.any() and point_truth() is not None:
+        instance = point_truth().instance
         hits = np.bincount(instance[instance >= 0]) if (instance >= 0).any() else np.zeros(0, np.int64)
         truth_points = np.array([
             hits[int(cuboid.track_id)] if cuboid.track_id.isdigit() and int(cuboid.track_id) < len(hits) else 0 for cuboid in frame.cuboids
