@@ -287,8 +287,9 @@ def run(log_path: Path, switches: int, drag_count: int, drags_only: bool, displa
         viewer.window.post_redraw()
         loop_for(1.0)
         final = capture_screen(*screen_patch())
-        shown = [when for when, image in screens if (np.abs(image.astype(int) - final).sum(axis=2) > 30).mean() <= SCREEN_SAME]
-        changed = [when for when, image in screens if (np.abs(image.astype(int) - final).sum(axis=2) > 30).mean() > SCREEN_SAME]
+        differs = [(when, (np.abs(image.astype(int) - final).sum(axis=2) > 30).mean() > SCREEN_SAME) for when, image in screens]
+        shown = [when for when, different in differs if not different]
+        changed = [when for when, different in differs if different]
         on_screen = next((when for when, _ in screens if when > max(changed, default=-np.inf)), None)
         drag_screen.append((on_screen if on_screen is not None and shown else requests[-1][0] + SCREEN_WATCH_S) - requests[-1][0])
 
