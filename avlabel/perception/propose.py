@@ -132,10 +132,13 @@ def propose_ego(
             xyz, labels, largest=largest, eps=settings.eps, min_points=settings.min_points,
             tolerance=settings.wall_tolerance, min_length=settings.wall_min_length, rounds=settings.wall_rounds,
         )
-    for tighter in settings.split_eps:
-        labels = _split_oversize(xyz, labels, largest, tighter, settings.min_points)
     if settings.fragment_gap > 0:
         labels = _absorb_low_fragments(xyz, heights[candidates], labels, settings)
+    # A cluster that fits no class but is too small to have walls peeled off (a car and
+    # the hedge behind it, joined by the radius that grows with range) is clustered again
+    # with tighter radii.
+    for tighter in settings.split_eps:
+        labels = _split_oversize(xyz, heights[candidates], labels, tighter, settings.min_points, settings.split_min_extent, config)
     # The sweep's points by bearing from the sensor, for the see-through searches (built
     # once, when first needed).
     bearing_index = functools.cache(lambda: kernels._bearing_index(points, sensor, np.radians(settings.piece_column_degrees)))
@@ -470,25 +473,61 @@ def clearly_fewer(few: np.ndarray, many: np.ndarray, difference: int, ratio: flo
     return (few + difference <= many) | ((many >= ratio) & (few * ratio <= many))
 
 
-def _split_oversize(xyz: np.ndarray, labels: np.ndarray, largest: float, eps: float, min_points: int) -> np.ndarray:
-    """Re-cluster, with radius `eps`, the points of clusters whose bird's-eye bounding
-    box diagonal exceeds `largest`; returns contiguous labels (N,), -1 noise."""
+def _split_oversize(
+    xyz: np.ndarray, heights: np.ndarray, labels: np.ndarray, eps: float, min_points: int, min_extent: float, config: PerceptionConfig
+) -> np.ndarray:
+    """Re-cluster, with radius `eps`, the points of clusters that fit no class (see
+    `_beyond_every_class`); pieces whose bird's-eye diagonal reaches `min_extent` become
+    clusters of their own, the rest of each cluster stays one. heights (N,) above
+    ground; returns contiguous labels (N,), -1 noise."""
     order, offsets = boxfit.cluster_order(labels)
     if len(offsets) < 2:
         return labels
-    starts = offsets[:-1]
-    sorted_xy = xyz[order, :2]
-    spans = np.maximum.reduceat(sorted_xy, starts) - np.minimum.reduceat(sorted_xy, starts)
-    oversize = np.flatnonzero(np.hypot(spans[:, 0], spans[:, 1]) > largest)
+    oversize = np.flatnonzero(_beyond_every_class(xyz, heights, order, offsets, config))
     if len(oversize) == 0:
         return labels
-    inside = np.isin(labels, oversize)
+    inside = np.flatnonzero(np.isin(labels, oversize))
     parts = cluster.dbscan(xyz[inside], eps, min_points)
+    # Only pieces a vehicle's size leave (a car by a hedge); the rest stays together, so
+    # the hedge does not fall apart into person-sized bits.
+    piece_order, piece_offsets = boxfit.cluster_order(parts)
+    starts = piece_offsets[:-1]
+    freed = np.zeros(len(starts), bool)
+    if len(starts):
+        piece_xy = xyz[inside[piece_order], :2]
+        spans = np.maximum.reduceat(piece_xy, starts) - np.minimum.reduceat(piece_xy, starts)
+        freed = np.hypot(spans[:, 0], spans[:, 1]) >= min_extent
+    leaving = (parts >= 0) & freed[np.maximum(parts, 0)]
     labels = labels.copy()
-    labels[inside] = np.where(parts >= 0, parts + int(labels.max()) + 1, -1)
+    labels[inside[leaving]] = parts[leaving] + int(labels.max()) + 1
     clustered = labels >= 0
     _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
     return labels
+
+
+def _beyond_every_class(xyz: np.ndarray, heights: np.ndarray, order: np.ndarray, offsets: np.ndarray, config: PerceptionConfig) -> np.ndarray:
+    """(K,) bool: clusters no class can hold, short of those larger than any class's box
+    (`peel_walls` has had those): the smallest-area rectangle is wider than every class
+    allows (a car and the hedge behind it, side by side), or longer or wider than a car
+    while the top, `heights` (N,) above ground, stays below a truck's minimum height (a
+    row of parked cars and a hedge)."""
+    classes, slack = config.classes, config.score.size_slack
+    starts = offsets[:-1]
+    car, truck = classes.get("car"), classes.get("truck")
+    if len(starts) == 0 or car is None:
+        return np.zeros(len(starts), bool)
+    sorted_xy = xyz[order, :2]
+    spans = np.maximum.reduceat(sorted_xy, starts) - np.minimum.reduceat(sorted_xy, starts)
+    diagonal = np.hypot(spans[:, 0], spans[:, 1])
+    largest = max(np.hypot(row.max_length, row.max_width) for row in classes.values()) + slack
+    widest = max(row.max_width for row in classes.values()) + slack
+    examined = (diagonal > car.max_width + slack) & (diagonal <= largest) & (np.diff(offsets) >= 3)
+    rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit.model_copy(update={"criterion": "area"}), examined)
+    beyond = rectangles.width > widest
+    if truck is not None:
+        top = np.maximum.reduceat(heights[order], starts)
+        beyond |= ((rectangles.length > car.max_length + slack) | (rectangles.width > car.max_width + slack)) & (top < truck.min_height)
+    return examined & beyond
 
 
 def _join_car_pieces(

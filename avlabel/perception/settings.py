@@ -56,7 +56,8 @@ class ClusteringConfig(_Section):
     wall_rounds: int = Field(2, ge=0)  # peel this many walls off oversize clusters (0: off)
     wall_tolerance: float = Field(0.15, gt=0)  # metres from the wall's line in bird's-eye view
     wall_min_length: float = Field(4.0, gt=0)  # a wall's points span at least this along it
-    split_eps: tuple[float, ...] = ()  # tighter radii for clusters too large for any class (off: measured no gain)
+    split_eps: tuple[float, ...] = (0.35,)  # tighter radii, in turn, for clusters no class holds, short of walls (a car and a hedge; none: off)
+    split_min_extent: float = Field(1.5, ge=0)  # a piece that leaves such a cluster spans at least this (bird's-eye diagonal, metres)
     fragment_gap: float = Field(0.6, ge=0)  # low pieces this near a taller cluster join it (0: off)
     fragment_max_top: float = Field(1.15, gt=0)  # a piece's top is at most this high above ground
     fragment_max_extent: float = Field(6.2, gt=0)  # the joined cluster's bird's-eye diagonal at most (a car's)

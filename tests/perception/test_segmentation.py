@@ -57,3 +57,53 @@ def test_a_car_is_never_parted_but_its_bonnet_joins_it():
     xyz = np.concatenate([cabin, walker])
     labels = dbscan(xyz, SETTINGS.eps, SETTINGS.min_points)
     assert len(set(_absorb_low_fragments(xyz, xyz[:, 2], labels, SETTINGS))) == 2
+
+
+def test_a_parked_car_and_the_hedge_behind_it_come_apart():
+    """At 37 m the clustering radius (0.014 m a metre of the range band's far edge) joins a car and a hedge
+    0.45 m behind it: 12 x 3.2 m, 1.45 m tall, which no class holds. It is
+    clustered again with the tighter radius and the car is proposed."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from scenes import box_scene
+
+    from avlabel.geometry.iou import pairwise_bev_iou
+    from avlabel.perception.propose import propose_ego
+    from avlabel.perception.settings import PerceptionConfig
+
+    car = [36.0, 8.0, 0.0, 4.6, 1.85, 1.45, 0.0]
+    hedge = [36.0, 8.0 + 0.925 + 0.45 + 0.6, 0.0, 12.0, 1.2, 1.3, 0.0]  # 0.45 m behind the car's far side
+    scene = box_scene([car, hedge])
+    config = PerceptionConfig()
+    for split_eps, found in (((), False), (config.clustering.split_eps, True)):
+        settings = config.model_copy(update={"clustering": config.clustering.model_copy(update={"split_eps": split_eps})})
+        proposals = propose_ego(scene.points, settings, sensor_origin=np.array([0.0, 0.0, 1.7]))
+        cars = [index for index, label in enumerate(proposals.labels) if label == "car"]
+        best = pairwise_bev_iou(proposals.boxes[cars], scene.boxes[:1]).max() if cars else 0.0
+        assert (best >= 0.5) == found, (split_eps, proposals.labels, best)
+
+
+def test_only_vehicle_sized_pieces_leave_a_cluster_no_class_holds():
+    """A car-sized block and a row of small foliage tufts 0.5 m apart, one cluster at a
+    0.6 m radius (11 m long, 1.3 m tall: no class). Split at 0.35 m, the block leaves and
+    the tufts stay one cluster instead of becoming person-sized proposals."""
+    from avlabel.perception.propose import _split_oversize
+    from avlabel.perception.settings import PerceptionConfig
+
+    rng = np.random.default_rng(3)
+    block = np.column_stack([rng.uniform(0, 4.4, 1500), rng.uniform(0, 1.8, 1500), rng.uniform(0.3, 1.4, 1500)])
+    tufts = np.concatenate([
+        np.column_stack([x + rng.uniform(0, 0.3, 60), 2.3 + rng.uniform(0, 0.3, 60), rng.uniform(0.3, 1.3, 60)]) for x in np.arange(0.0, 11.0, 0.8)
+    ])
+    xyz = np.concatenate([block, tufts])
+    labels = dbscan(xyz, 0.6, SETTINGS.min_points)
+    assert len(set(labels)) == 1
+    config = PerceptionConfig()
+    settings = config.clustering
+    split = _split_oversize(xyz, xyz[:, 2], labels, 0.35, settings.min_points, settings.split_min_extent, config)
+    block_labels, tuft_labels = split[: len(block)], split[len(block):]
+    assert len(set(block_labels)) == 1 and len(set(tuft_labels)) == 1 and block_labels[0] != tuft_labels[0]
+    everything = _split_oversize(xyz, xyz[:, 2], labels, 0.35, settings.min_points, 0.0, config)
+    assert len(set(everything[len(block):])) == len(np.arange(0.0, 11.0, 0.8))  # without the rule: one cluster a tuft
