@@ -486,23 +486,22 @@ def _split_oversize(
     oversize = np.flatnonzero(_beyond_every_class(xyz, heights, order, offsets, config))
     if len(oversize) == 0:
         return labels
-    inside = np.flatnonzero(np.isin(labels, oversize))
-    parts = cluster.dbscan(xyz[inside], eps, min_points)
+    marked = np.zeros(len(offsets) - 1, bool)
+    marked[oversize] = True
+    inside = np.flatnonzero(marked[np.maximum(labels, 0)] & (labels >= 0))
+    subset = xyz[inside]
+    parts = cluster.dbscan(subset, eps, min_points)
     # Only pieces a vehicle's size leave (a car by a hedge); the rest stays together, so
     # the hedge does not fall apart into person-sized bits.
     piece_order, piece_offsets = boxfit.cluster_order(parts)
-    starts = piece_offsets[:-1]
-    freed = np.zeros(len(starts), bool)
-    if len(starts):
-        piece_xy = xyz[inside[piece_order], :2]
-        spans = np.maximum.reduceat(piece_xy, starts) - np.minimum.reduceat(piece_xy, starts)
-        freed = np.hypot(spans[:, 0], spans[:, 1]) >= min_extent
+    pieces = kernels._cluster_statistics(subset, subset[:, 2], subset[:, 2], piece_order, piece_offsets)
+    freed = np.hypot(pieces[:, 1] - pieces[:, 0], pieces[:, 3] - pieces[:, 2]) >= min_extent
+    if not freed.any():
+        return labels
     leaving = (parts >= 0) & freed[np.maximum(parts, 0)]
     labels = labels.copy()
     labels[inside[leaving]] = parts[leaving] + int(labels.max()) + 1
-    clustered = labels >= 0
-    _, labels[clustered] = np.unique(labels[clustered], return_inverse=True)
-    return labels
+    return _contiguous(labels)
 
 
 def _beyond_every_class(xyz: np.ndarray, heights: np.ndarray, order: np.ndarray, offsets: np.ndarray, config: PerceptionConfig) -> np.ndarray:
@@ -516,17 +515,15 @@ def _beyond_every_class(xyz: np.ndarray, heights: np.ndarray, order: np.ndarray,
     car, truck = classes.get("car"), classes.get("truck")
     if len(starts) == 0 or car is None:
         return np.zeros(len(starts), bool)
-    sorted_xy = xyz[order, :2]
-    spans = np.maximum.reduceat(sorted_xy, starts) - np.minimum.reduceat(sorted_xy, starts)
-    diagonal = np.hypot(spans[:, 0], spans[:, 1])
+    statistics = kernels._cluster_statistics(xyz, heights, heights, order, offsets)  # x, y ranges, bottom, top, ...
+    diagonal = np.hypot(statistics[:, 1] - statistics[:, 0], statistics[:, 3] - statistics[:, 2])
     largest = max(np.hypot(row.max_length, row.max_width) for row in classes.values()) + slack
     widest = max(row.max_width for row in classes.values()) + slack
     examined = (diagonal > car.max_width + slack) & (diagonal <= largest) & (np.diff(offsets) >= 3)
-    rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit.model_copy(update={"criterion": "area"}), examined)
+    rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit.model_copy(update={"criterion": "area", "max_fit_points": 64}), examined)
     beyond = rectangles.width > widest
     if truck is not None:
-        top = np.maximum.reduceat(heights[order], starts)
-        beyond |= ((rectangles.length > car.max_length + slack) | (rectangles.width > car.max_width + slack)) & (top < truck.min_height)
+        beyond |= ((rectangles.length > car.max_length + slack) | (rectangles.width > car.max_width + slack)) & (statistics[:, 5] < truck.min_height)
     return examined & beyond
 
 

@@ -107,3 +107,16 @@ def test_only_vehicle_sized_pieces_leave_a_cluster_no_class_holds():
     assert len(set(block_labels)) == 1 and len(set(tuft_labels)) == 1 and block_labels[0] != tuft_labels[0]
     everything = _split_oversize(xyz, xyz[:, 2], labels, 0.35, settings.min_points, 0.0, config)
     assert len(set(everything[len(block):])) == len(np.arange(0.0, 11.0, 0.8))  # without the rule: one cluster a tuft
+
+
+def test_a_cluster_no_class_holds_that_falls_apart_into_noise_is_left_as_it_was():
+    from avlabel.perception.propose import _split_oversize
+    from avlabel.perception.settings import PerceptionConfig
+
+    rng = np.random.default_rng(4)
+    sparse = np.column_stack([np.arange(0.0, 10.0, 0.5), rng.uniform(0, 0.1, 20), np.full(20, 1.0)])  # 0.5 m apart, nothing within 0.35 m
+    labels = dbscan(sparse, 0.6, 2)
+    assert set(labels) == {0}
+    config = PerceptionConfig()
+    split = _split_oversize(sparse, sparse[:, 2], labels, 0.35, 2, config.clustering.split_min_extent, config)
+    assert (split == labels).all()
