@@ -126,7 +126,7 @@ def propose_ego(
         )
     else:
         labels = cluster.dbscan(xyz, settings.eps, settings.min_points)
-    largest = max(np.hypot(row.max_length, row.max_width) for row in config.classes.values()) + config.score.size_slack
+    largest = _largest_extent(config)
     if settings.wall_rounds > 0:
         labels = walls.peel_walls(
             xyz, labels, largest=largest, eps=settings.eps, min_points=settings.min_points,
@@ -504,6 +504,12 @@ def _split_oversize(
     return _contiguous(labels)
 
 
+def _largest_extent(config: PerceptionConfig) -> float:
+    """The bird's-eye diagonal of the largest box any class allows, with the size slack:
+    clusters beyond it lose their walls (`walls.peel_walls`)."""
+    return max(np.hypot(row.max_length, row.max_width) for row in config.classes.values()) + config.score.size_slack
+
+
 def _beyond_every_class(xyz: np.ndarray, heights: np.ndarray, order: np.ndarray, offsets: np.ndarray, config: PerceptionConfig) -> np.ndarray:
     """(K,) bool: clusters no class can hold, short of those larger than any class's box
     (`peel_walls` has had those): the smallest-area rectangle is wider than every class
@@ -517,7 +523,7 @@ def _beyond_every_class(xyz: np.ndarray, heights: np.ndarray, order: np.ndarray,
         return np.zeros(len(starts), bool)
     statistics = kernels._cluster_statistics(xyz, heights, heights, order, offsets)  # x, y ranges, bottom, top, ...
     diagonal = np.hypot(statistics[:, 1] - statistics[:, 0], statistics[:, 3] - statistics[:, 2])
-    largest = max(np.hypot(row.max_length, row.max_width) for row in classes.values()) + slack
+    largest = _largest_extent(config)
     widest = max(row.max_width for row in classes.values()) + slack
     examined = (diagonal > car.max_width + slack) & (diagonal <= largest) & (np.diff(offsets) >= 3)
     rectangles = boxfit.fit_rectangles(xyz, order, offsets, config.box_fit.model_copy(update={"criterion": "area", "max_fit_points": 64}), examined)

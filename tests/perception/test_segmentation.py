@@ -1,13 +1,16 @@
 """Cluster repairs of the proposal step: walls peeled off, groups of people parted, low
-pieces of a car joined back, on small synthetic point sets (ego frame, ground at z = 0)."""
+pieces of a car joined back, what no class holds clustered again (a car and the hedge
+behind it), on small synthetic point sets (ego frame, ground at z = 0)."""
 
 from __future__ import annotations
 
 import numpy as np
+from scenes import box_scene
 
+from avlabel.geometry.iou import pairwise_bev_iou
 from avlabel.perception.cluster import dbscan
-from avlabel.perception.propose import _absorb_low_fragments, _split_groups
-from avlabel.perception.settings import ClusteringConfig
+from avlabel.perception.propose import _absorb_low_fragments, _split_groups, _split_oversize, propose_ego
+from avlabel.perception.settings import ClusteringConfig, PerceptionConfig
 from avlabel.perception.walls import peel_walls
 
 SETTINGS = ClusteringConfig()
@@ -60,19 +63,9 @@ def test_a_car_is_never_parted_but_its_bonnet_joins_it():
 
 
 def test_a_parked_car_and_the_hedge_behind_it_come_apart():
-    """At 37 m the clustering radius (0.014 m a metre of the range band's far edge) joins a car and a hedge
-    0.45 m behind it: 12 x 3.2 m, 1.45 m tall, which no class holds. It is
-    clustered again with the tighter radius and the car is proposed."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from scenes import box_scene
-
-    from avlabel.geometry.iou import pairwise_bev_iou
-    from avlabel.perception.propose import propose_ego
-    from avlabel.perception.settings import PerceptionConfig
-
+    """At 37 m the clustering radius (0.014 m a metre of the range band's far edge) joins
+    a car and a hedge 0.45 m behind it: 12 x 3.2 m, 1.45 m tall, which no class holds.
+    It is clustered again with the tighter radius and the car is proposed."""
     car = [36.0, 8.0, 0.0, 4.6, 1.85, 1.45, 0.0]
     hedge = [36.0, 8.0 + 0.925 + 0.45 + 0.6, 0.0, 12.0, 1.2, 1.3, 0.0]  # 0.45 m behind the car's far side
     scene = box_scene([car, hedge])
@@ -89,9 +82,6 @@ def test_only_vehicle_sized_pieces_leave_a_cluster_no_class_holds():
     """A car-sized block and a row of small foliage tufts 0.5 m apart, one cluster at a
     0.6 m radius (11 m long, 1.3 m tall: no class). Split at 0.35 m, the block leaves and
     the tufts stay one cluster instead of becoming person-sized proposals."""
-    from avlabel.perception.propose import _split_oversize
-    from avlabel.perception.settings import PerceptionConfig
-
     rng = np.random.default_rng(3)
     block = np.column_stack([rng.uniform(0, 4.4, 1500), rng.uniform(0, 1.8, 1500), rng.uniform(0.3, 1.4, 1500)])
     tufts = np.concatenate([
@@ -110,9 +100,6 @@ def test_only_vehicle_sized_pieces_leave_a_cluster_no_class_holds():
 
 
 def test_a_cluster_no_class_holds_that_falls_apart_into_noise_is_left_as_it_was():
-    from avlabel.perception.propose import _split_oversize
-    from avlabel.perception.settings import PerceptionConfig
-
     rng = np.random.default_rng(4)
     sparse = np.column_stack([np.arange(0.0, 10.0, 0.5), rng.uniform(0, 0.1, 20), np.full(20, 1.0)])  # 0.5 m apart, nothing within 0.35 m
     labels = dbscan(sparse, 0.6, 2)
